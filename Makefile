@@ -1,0 +1,151 @@
+# letitcrash: GNU make. `make` builds, `make test` installs what is missing and runs every test,
+# `make run` runs the demo tree in the foreground. See README.md.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+DOCDIR  ?= $(PREFIX)/share/doc/letitcrash
+ETCDIR  ?= $(PREFIX)/share/letitcrash
+DESTDIR ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+BUILD   ?= build
+SAN     ?=
+
+PKGS      := nanomsg libbsd inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnanomsg -lbsd -linih)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing \
+	-D_GNU_SOURCE -Iipc/include -Iipc $(PKG_CFLAGS) -MMD -MP
+ifeq ($(SAN),1)
+override CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS += $(PKG_LIBS)
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.PHONY: all test run bench install uninstall clean deps check-unit check-e2e check-asan \
+	check-valgrind fuzz fuzz-build
+
+# --- sources ----------------------------------------------------------------------------------
+IPC_SRC   := $(wildcard ipc/*.c)
+SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
+WORK_LIB  := workers/common.c
+WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIBLC   := $(BUILD)/libletitcrash.a
+LIBSUP  := $(BUILD)/libsup.a
+BIN     := $(BUILD)/bin
+BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+$(LIBLC): $(call obj,$(IPC_SRC))
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(LIBSUP): $(call obj,$(SUP_LIB))
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BIN)/supervisor: $(call obj,supervisor/supervisor.c) $(LIBSUP) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBSUP) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- tests ------------------------------------------------------------------------------------
+# `make test`: dependencies, build, unit tests, end-to-end tests, then the same suites under
+# AddressSanitizer + UBSan, and the supervisor's end-to-end tests under valgrind.
+deps:
+	@scripts/deps.sh test
+
+test: deps
+	$(MAKE) all check-unit check-e2e
+	$(MAKE) check-asan
+	$(MAKE) check-valgrind
+
+check-unit: $(UNITS)
+	@scripts/run-units $(UNITS)
+
+check-e2e: all
+	@LC_BIN=$(abspath $(BIN)) python3 tests/e2e/run.py $(E2E)
+
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=1 all check-unit check-e2e
+
+check-valgrind: all
+	@LC_BIN=$(abspath $(BIN)) LC_VALGRIND=1 python3 tests/e2e/run.py --valgrind $(E2E)
+
+# --- fuzzing (clang + libFuzzer) --------------------------------------------------------------
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_TIME ?= 60
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iipc/include -Iipc $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IPC_SRC) $(SUP_LIB)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+		echo "== $$n ($(FUZZ_TIME) s)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -artifact_prefix=tests/fuzz/ \
+			build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(#|Done|==|SUMMARY)' | tail -3; \
+	done
+
+# --- run, bench, install ----------------------------------------------------------------------
+RUNCONF ?= etc/demo.conf
+run:
+	@scripts/deps.sh build
+	@$(MAKE) -s all
+	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/supervisor -c $(RUNCONF)
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) -s all
+	scripts/bench-restart
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/letitcrash \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(ETCDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(LIBLC) $(DESTDIR)$(LIBDIR)
+	install -m 644 ipc/include/letitcrash/*.h $(DESTDIR)$(INCDIR)/letitcrash
+	install -m 644 docs/*.md README.md $(DESTDIR)$(DOCDIR)
+	install -m 644 etc/*.conf $(DESTDIR)$(ETCDIR)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS))) $(DESTDIR)$(LIBDIR)/libletitcrash.a
+	rm -rf $(DESTDIR)$(INCDIR)/letitcrash $(DESTDIR)$(DOCDIR) $(DESTDIR)$(ETCDIR)
+
+clean:
+	rm -rf build build-asan build-fuzz
