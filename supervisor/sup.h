@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <stddef.h>
+
 #include "letitcrash/loop.h"
+#include "letitcrash/sock.h"
 
 #define SUP_NAME_MAX   48      /* child and supervisor names: [A-Za-z0-9_.-]{1,48} */
 #define SUP_INFINITY   (-1L)   /* for shutdown and start_timeout */
@@ -91,5 +94,141 @@ void sup_intensity_fini(struct sup_intensity *it);
  * 0 if it exceeds the intensity (the supervisor must give up). A restart at second T still
  * counts at second T+period (OTP keeps stamps >= now - period). */
 int  sup_intensity_add(struct sup_intensity *it, int64_t now_s);
+
+/* --- the running supervisor ------------------------------------------------------------ */
+
+enum ch_state {
+	CH_DOWN,        /* no process: never started, stopped, ignored, or exited and handled */
+	CH_STARTING,    /* spawned, waiting for readiness (or for the start-timeout kill to land) */
+	CH_RUNNING,     /* ready */
+	CH_STOPPING,    /* SIGTERM (or SIGKILL) sent, waiting for the exit */
+};
+
+struct op;
+
+/* One child of this supervisor (a worker or a nested supervisor process). */
+struct child {
+	struct sup_spec *spec;          /* the config's spec, or owned (dynamic children) */
+	int owned;
+	char name[SUP_NAME_MAX + 1];
+	pid_t pid;                      /* 0 when there is no process */
+	enum ch_state state;
+	unsigned n;                     /* incarnation: number of processes spawned */
+	unsigned restarts;              /* starts after the first one */
+	int ready;                      /* this incarnation became ready */
+	int64_t since_ms;               /* when it became ready (monotonic) */
+	int64_t spawned_ms;
+	int rfd;                        /* readiness pipe, read end, or -1 */
+	struct lc_io rio;
+	struct lc_timer timer;          /* start timeout, or shutdown's SIGKILL deadline */
+	int timed_out;                  /* killed because its start timed out */
+	int exited;                     /* an exit reaped but not handled yet (queued) */
+	int wstatus;                    /* its wait status */
+	int restarting;                 /* OTP's {restarting, Pid}: a restart is pending */
+	unsigned backoff;               /* consecutive quick restarts, for the back-off */
+	char extra[256];                /* simple_one_for_one: the extra args, for display */
+};
+
+enum op_kind {
+	OP_BOOT, OP_EXIT, OP_RETRY, OP_START_CHILD, OP_RESTART_CHILD, OP_TERMINATE_CHILD,
+	OP_DELETE_CHILD, OP_SHUTDOWN,
+};
+
+enum sup_end { END_NONE, END_SIGNAL, END_STOP, END_GAVE_UP, END_BOOT_FAILED };
+
+/* A queued or running operation. The supervisor runs one at a time, in arrival order, the way
+ * an OTP supervisor handles one message at a time: a program of stops (in order) then starts
+ * (in order). Child exits that arrive meanwhile are queued as OP_EXIT. */
+struct op {
+	enum op_kind kind;
+	struct op *next;
+	struct child *child;            /* subject */
+	unsigned n;                     /* OP_EXIT, OP_RETRY: the incarnation it is about */
+	struct sup_spec *spec;          /* OP_START_CHILD: owned until adopted */
+	char **extra;                   /* OP_START_CHILD on simple_one_for_one: extra args */
+	int has_req;
+	struct lc_sock_req req;
+	struct child **stops;           /* program: stop these, in order (parallel: all at once) */
+	size_t nstops, istop;
+	int parallel;
+	struct child **starts;          /* then start these, in order */
+	size_t nstarts, istart;
+	int64_t wait_until;             /* back-off before the starts */
+	struct lc_timer timer;
+	int failed;                     /* a start failed: starts[istart] */
+	int aborted;                    /* the supervisor is shutting down: drop it */
+	int drop_temporary;             /* remove temporary children once stopped (OTP) */
+	char why[128];
+};
+
+#define SUP_RING 1024
+
+struct sup {
+	struct sup_config cfg;
+	struct sup_spec *me;            /* this supervisor's spec in cfg */
+	int is_root;
+	pid_t parent;                   /* our parent process (the parent supervisor) */
+	char rundir[128];
+	char self_exe[4096];
+	char snapshot[160];             /* RUNDIR/tree.conf */
+	struct lc_loop loop;
+
+	struct child **kids;            /* in start order */
+	size_t nkids, capkids;
+	struct sup_intensity it;
+	unsigned dyn_seq;               /* simple_one_for_one: next generated name */
+
+	struct op *cur, *qhead, *qtail;
+	enum sup_end ending;
+	int end_signal;
+	int booted;
+	int in_advance;
+
+	int ctl, pub;                   /* nanomsg sockets */
+	struct lc_io ctlio;
+	int notify_fd;                  /* NOTIFY_SOCKET datagram socket, or -1 */
+	struct lc_io notio;
+	char notify_path[160];
+
+	uint64_t seq;                   /* events published */
+	char *ring[SUP_RING];           /* the last events, as lines, for `events SEQ` */
+};
+
+#define container_of_loop(l) ((struct sup *)(void *)((char *)(l) - offsetof(struct sup, loop)))
+
+/* core.c */
+int  sup_init(struct sup *s);
+void sup_boot(struct sup *s);
+void sup_on_exit(struct sup *s, pid_t pid, int wstatus);
+void sup_on_ready(struct sup *s, struct child *c);
+void sup_shutdown(struct sup *s, enum sup_end why, int signo);
+void sup_enqueue(struct sup *s, struct op *op);
+struct op *sup_op_new(enum op_kind kind, struct child *c);
+struct child *sup_find(struct sup *s, const char *name_or_pid);
+struct child *sup_find_pid(struct sup *s, pid_t pid);
+int  sup_is_simple(const struct sup *s);
+const char *sup_state_name(const struct child *c);
+
+/* spawn.c */
+/* Fork and exec c's process (pdeathsig, own session, clean fds and signals, readiness fd or
+ * NOTIFY_SOCKET). Returns 0 with c->pid set, or -1 with errno (exec failed: the errno of
+ * execve). */
+int  sup_spawn(struct sup *s, struct child *c);
+void sup_readiness_close(struct sup *s, struct child *c);
+int  sup_notify_open(struct sup *s);
+/* Tell our own parent we are ready (LETITCRASH_READY_FD or NOTIFY_SOCKET). */
+void sup_notify_parent(void);
+
+/* event.c */
+/* Publish and log an event: `what` is start, exit, ignore, start_error, child_terminated,
+ * shutdown_error, give_up, spawn. */
+void sup_event(struct sup *s, const char *what, const struct child *c, const char *reason);
+void sup_event_fini(struct sup *s);
+
+/* ctl.c */
+int  sup_ctl_open(struct sup *s);
+void sup_ctl_close(struct sup *s);
+void sup_reply(struct sup *s, struct op *op, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif
