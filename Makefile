@@ -39,6 +39,7 @@ SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcar
 WORK_LIB  := workers/common.c
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLC   := $(BUILD)/libletitcrash.a
@@ -46,6 +47,7 @@ LIBSUP  := $(BUILD)/libsup.a
 BIN     := $(BUILD)/bin
 BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
 all: $(BINS)
 
@@ -70,6 +72,11 @@ $(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# benchmark helpers (scripts/bench/): the shorter stem wins over $(BIN)/lc-% above
+$(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -131,7 +138,7 @@ run:
 
 bench:
 	@scripts/deps.sh bench
-	@$(MAKE) -s all
+	@$(MAKE) -s all $(BENCH_BINS)
 	scripts/bench-restart
 
 install: all
