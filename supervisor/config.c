@@ -73,7 +73,7 @@ struct parser {
 	FILE *errs;
 	const char *text;
 	size_t len, pos;
-	int line, cont, is_cont, skipping, words, nerr, oom;
+	int line, cont, is_cont, skipping, words, nerr, oom, headers;
 	struct sect *cur;
 	const struct key *lastkey;
 	struct sect **sects;
@@ -265,7 +265,8 @@ static int flush_errors(struct parser *P)
 {
 	if (P->oom)
 		P->nerr++;
-	qsort(P->ev, P->nev, sizeof *P->ev, perr_cmp);
+	if (P->nev)
+		qsort(P->ev, P->nev, sizeof *P->ev, perr_cmp);
 	for (size_t i = 0; i < P->nev; i++) {
 		if (P->errs)
 			fprintf(P->errs, "%s\n", P->ev[i].msg);
@@ -527,7 +528,7 @@ static const char *word_problem(const char *w)
 
 	if (strpbrk(w, "\n\r"))
 		return "it contains a line break";
-	for (size_t i = 1; w[i]; i++)
+	for (size_t i = 1; w[0] && w[i]; i++)
 		if (w[i] == ';' && is_space(w[i - 1]))
 			return "a \";\" after a space would start a comment";
 	put_word(&b, w);
@@ -615,13 +616,16 @@ static int set_dir(struct parser *P, struct sect *S, char *v)
 
 	if ((path = path_join(P->basedir, v)) == NULL)
 		return oom(P);
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		err_at(P, P->line, "dir: %s: %s", Q(P, v), errno == ENOENT ? "no such directory" :
-		    S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (check_value(P, "dir", path) < 0) {
 		free(path);
 		return -1;
 	}
-	if (check_value(P, "dir", path) < 0) {
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (stat(path, &st) == 0)
+			err_at(P, P->line, "dir: %s: not a directory", Q(P, v));
+		else
+			err_at(P, P->line, "dir: %s: %s", Q(P, v), errno == ENOENT ?
+			    "no such directory" : strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -667,14 +671,16 @@ static int set_exec(struct parser *P, struct sect *S, char *v)
 {
 	size_t first = S->argv.n;
 	const char *why;
+	int r;
 
 	if (!S->exec_line)
 		S->exec_line = P->line;
-	if (split_words(P, "exec", v, &S->argv) < 0) {
+	r = split_words(P, "exec", v, &S->argv);
+	S->spec->argv = S->argv.v;
+	if (r < 0) {
 		S->exec_bad = 1;
 		return -1;
 	}
-	S->spec->argv = S->argv.v;
 	if (S->argv.n == 0) {
 		err_at(P, P->line, "exec: no command in %s", Q(P, v));
 		S->exec_bad = 1;
@@ -734,8 +740,16 @@ static int set_ready(struct parser *P, struct sect *S, char *v)
 		err_at(P, P->line, "ready: %s is not one of exec, fd, fd:N, notify", Q(P, v));
 		return -1;
 	}
-	if (v[2] == ':' && parse_num(P, "ready: fd", v + 3, READY_FD_MIN, READY_FD_MAX, &fd) < 0)
+	if (v[2] == ':' && (strspn(v + 3, "0123456789") != strlen(v + 3) || !v[3])) {
+		err_at(P, P->line, "ready: %s: N is not a number", Q(P, v));
 		return -1;
+	}
+	if (v[2] == ':' && (strlen(v + 3) > 3 || (fd = atol(v + 3)) < READY_FD_MIN ||
+	    fd > READY_FD_MAX)) {
+		err_at(P, P->line, "ready: %s is out of range (fd:%d to fd:%d)", Q(P, v),
+		    READY_FD_MIN, READY_FD_MAX);
+		return -1;
+	}
 	S->spec->ready = SUP_READY_FD;
 	S->spec->ready_fd = (int)fd;
 	return 0;
@@ -930,6 +944,11 @@ static void section_start(struct parser *P, const char *t, size_t tn, const char
 	unsigned kind = sup ? (P->nsects == 0 ? K_ROOT : K_SUP) : K_WORKER;
 	struct sect *S;
 
+	if (tn == 0) {
+		err_at(P, P->line, "empty section header (expected [supervisor NAME] or "
+		    "[worker NAME])");
+		return;
+	}
 	if (!sup && !(tn == 6 && strncmp(t, "worker", 6) == 0)) {
 		err_at(P, P->line, "unknown section type \"%.*s\" (expected [supervisor NAME] or "
 		    "[worker NAME])", (int)(tn > 40 ? 40 : tn), t);
@@ -939,7 +958,7 @@ static void section_start(struct parser *P, const char *t, size_t tn, const char
 		err_at(P, P->line, "section [%.*s] needs a name", (int)tn, t);
 		return;
 	}
-	if (P->nsects == 0 && !sup)
+	if (P->nsects == 0 && !sup && P->headers == 1)
 		err_at(P, P->line, "the first section must be [supervisor NAME], the root of the tree");
 	if ((S = sect_new(P, kind, name, nn)) == NULL)
 		return;
@@ -960,6 +979,7 @@ static void section_line(struct parser *P, const char *s)
 
 	P->cur = NULL;
 	P->skipping = 1;
+	P->headers++;
 	while (*end && *end != ']' && !(was_space && *end == ';'))
 		was_space = is_space(*end++);
 	if (*end != ']') {
@@ -1025,6 +1045,8 @@ static void classify(struct parser *P, char *buf)
 		    "comment", Q(P, s));
 		buf[0] = '\0';
 		P->cont = CONT_SKIP;
+		if (P->cur)
+			P->cur->exec_bad = 1;   /* the lost line may have been its exec */
 	}
 }
 
@@ -1035,8 +1057,11 @@ static void line_error(struct parser *P, const char *line, size_t n, const char 
 	while (i < n && is_space(line[i]))
 		i++;
 	err_at(P, P->line, "%s", what);
-	if (i == n || (line[i] != ';' && line[i] != '#'))
+	if (i == n || (line[i] != ';' && line[i] != '#')) {
 		P->cont = CONT_SKIP;
+		if (P->cur)
+			P->cur->exec_bad = 1;   /* the lost line may have been its exec */
+	}
 }
 
 /* ini_reader: the next line of P->text into buf (fgets-like, without the newline). */
@@ -1241,7 +1266,8 @@ static void collect_names(struct parser *P)
 			if (add_name(P, &cap, S, k) < 0)
 				return;
 	}
-	qsort(P->names, P->nnames, sizeof *P->names, nameent_cmp);
+	if (P->nnames)
+		qsort(P->names, P->nnames, sizeof *P->names, nameent_cmp);
 }
 
 /* Names are unique across the file, instance names included: report each later section once. */
@@ -1439,11 +1465,11 @@ static void check_worker(struct parser *P, struct sect *S)
 	size_t ek = key_index("exec");
 	char *path;
 
-	if (!S->keyline[ek]) {
+	if (!S->keyline[ek] && !S->exec_bad) {
 		err_at(P, S->line, "worker \"%s\" has no exec", S->spec->name);
 		return;
 	}
-	if (S->exec_bad || S->argv.n == 0)
+	if (!S->keyline[ek] || S->exec_bad || S->argv.n == 0)
 		return;
 	for (size_t i = 0; S->instances && i < S->env.n; i++)
 		if (strncmp(S->env.v[i], INSTANCE_ENV "=", sizeof INSTANCE_ENV) == 0)
