@@ -291,6 +291,7 @@ handle(struct sup *s, struct lc_sock_req *req)
 		bprintf(&b, "ok stopping");
 		send_buf(s, req, &b);
 		free(body);
+		lc_info("%s: stopping on request", s->me->name);
 		sup_shutdown(s, END_STOP, 0);
 		return;
 	} else

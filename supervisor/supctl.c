@@ -290,6 +290,16 @@ cmd_kv(const char *sup, const char *cmd, const char *arg)
 
 /* --- tree ---------------------------------------------------------------------------------- */
 
+/* Display columns of a UTF-8 string (the tree's box-drawing characters are one column). */
+static int
+utf8_width(const char *s)
+{
+	int w = 0;
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w > 38 ? 38 : w;
+}
+
 static void
 tree_node(const char *sup, const char *prefix, int depth, int jfirst)
 {
@@ -323,7 +333,7 @@ tree_node(const char *sup, const char *prefix, int depth, int jfirst)
 				uptime(up, sizeof up, atoll(c->f[F_UPTIME]));
 			snprintf(line, sizeof line, "%s%s%s", prefix, last ? "└─ " : "├─ ",
 			    c->f[F_NAME]);
-			printf("%-*s %-10s %-8s %-10s %8s %8s\n", 34 + 4 * (depth + 1), line,
+			printf("%s%*s %-10s %-8s %-10s %8s %8s\n", line, 38 - utf8_width(line), "",
 			    c->f[F_TYPE], c->f[F_PID], c->f[F_STATE], up, c->f[F_RESTARTS]);
 		}
 		if (strcmp(c->f[F_TYPE], "supervisor") == 0 && strcmp(c->f[F_STATE], "running") == 0) {
