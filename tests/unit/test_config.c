@@ -589,7 +589,7 @@ static void test_from_words(void **state)
 	    "dyn: word 4: \"oops\" is not key=value\n"
 	    "dyn: word 5: key \"instances\" is not allowed for a child added at run time\n"
 	    "dyn: word 6: unknown key \"bogus\" in [worker dyn]\n"
-	    "dyn: word 7: duplicate key \"exec\" (first at line 1)\n"
+	    "dyn: word 7: duplicate key \"exec\" (first at word 1)\n"
 	    "bad name: invalid name \"bad name\": use A-Z a-z 0-9 _ . - and do not start with "
 	    "\".\" or \"-\"\n"
 	    "noexec: worker \"noexec\" has no exec\n");
