@@ -1681,8 +1681,8 @@ static int config_run(struct sup_config *cfg, const char *file, const char *text
 			    "define the root supervisor");
 		finish(&P);
 	}
-	if (P.nerr == 0 && !P.oom && (build(&P, cfg) < 0 || (cfg->file = strdup(file)) == NULL))
-		oom(&P);
+	if (P.nerr == 0 && !P.oom && build(&P, cfg) == 0 && (cfg->file = strdup(file)) == NULL)
+		oom(&P);        /* build() reports its own errors */
 	n = flush_errors(&P);
 	if (n)
 		sup_config_free(cfg);

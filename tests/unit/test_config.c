@@ -306,6 +306,9 @@ static void test_instances(void **state)
 	assert_string_equal(w->env[0], "X=1");
 	assert_string_equal(w->env[1], "LETITCRASH_INSTANCE=2");
 	assert_string_equal(sup_config_find(&cfg, "w.0")->env[1], "LETITCRASH_INSTANCE=0");
+	/* a program named with %i is resolved per instance; the first failure is reported */
+	parse_bad("[supervisor main]\n[worker w]\nexec = /bin/tru%i\ninstances = 2\n",
+	    "t.conf:3: exec: \"/bin/tru0\": no such file\n");
 	/* %i only means something with instances */
 	assert_string_equal(sup_config_find(&cfg, "after")->argv[1], "%i");
 	sup_config_free(&cfg);
