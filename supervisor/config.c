@@ -87,6 +87,8 @@ struct parser {
 	unsigned qi;
 };
 
+#define UNIT(P) ((P)->words ? "word" : "line")      /* where the first one was */
+
 struct key {
 	const char *name;
 	unsigned kinds;
@@ -650,7 +652,7 @@ static int set_env(struct parser *P, struct sect *S, char *v)
 	}
 	for (size_t i = 0; i < S->env.n; i++)
 		if (strncmp(S->env.v[i], v, n + 1) == 0) {
-			err_at(P, P->line, "env: \"%.*s\" is already set at line %d", (int)n, v,
+			err_at(P, P->line, "env: \"%.*s\" is already set at %s %d", (int)n, v, UNIT(P),
 			    S->envline[i]);
 			return -1;
 		}
@@ -1156,7 +1158,7 @@ static void on_key(struct parser *P, const char *name, const char *value)
 		return;
 	first = &S->keyline[k - keys];
 	if (*first && k->multi != REPEATABLE) {
-		err_at(P, P->line, "duplicate key \"%s\" (first at line %d)", k->name, *first);
+		err_at(P, P->line, "duplicate key \"%s\" (first at %s %d)", k->name, UNIT(P), *first);
 		return;
 	}
 	if (!*first)
@@ -1679,8 +1681,8 @@ static int config_run(struct sup_config *cfg, const char *file, const char *text
 			    "define the root supervisor");
 		finish(&P);
 	}
-	if (P.nerr == 0 && !P.oom && (build(&P, cfg) < 0 || (cfg->file = strdup(file)) == NULL))
-		oom(&P);
+	if (P.nerr == 0 && !P.oom && build(&P, cfg) == 0 && (cfg->file = strdup(file)) == NULL)
+		oom(&P);        /* build() reports its own errors */
 	n = flush_errors(&P);
 	if (n)
 		sup_config_free(cfg);

@@ -306,6 +306,9 @@ static void test_instances(void **state)
 	assert_string_equal(w->env[0], "X=1");
 	assert_string_equal(w->env[1], "LETITCRASH_INSTANCE=2");
 	assert_string_equal(sup_config_find(&cfg, "w.0")->env[1], "LETITCRASH_INSTANCE=0");
+	/* a program named with %i is resolved per instance; the first failure is reported */
+	parse_bad("[supervisor main]\n[worker w]\nexec = /bin/tru%i\ninstances = 2\n",
+	    "t.conf:3: exec: \"/bin/tru0\": no such file\n");
 	/* %i only means something with instances */
 	assert_string_equal(sup_config_find(&cfg, "after")->argv[1], "%i");
 	sup_config_free(&cfg);
@@ -589,7 +592,7 @@ static void test_from_words(void **state)
 	    "dyn: word 4: \"oops\" is not key=value\n"
 	    "dyn: word 5: key \"instances\" is not allowed for a child added at run time\n"
 	    "dyn: word 6: unknown key \"bogus\" in [worker dyn]\n"
-	    "dyn: word 7: duplicate key \"exec\" (first at line 1)\n"
+	    "dyn: word 7: duplicate key \"exec\" (first at word 1)\n"
 	    "bad name: invalid name \"bad name\": use A-Z a-z 0-9 _ . - and do not start with "
 	    "\".\" or \"-\"\n"
 	    "noexec: worker \"noexec\" has no exec\n");
