@@ -290,6 +290,15 @@ cmd_kv(const char *sup, const char *cmd, const char *arg)
 
 /* --- tree ---------------------------------------------------------------------------------- */
 
+static int
+is_simple(const char *sup)
+{
+	char *reply = request1(sup, "info", NULL);
+	int yes = reply && strstr(reply, "\nstrategy\tsimple_one_for_one") != NULL;
+	free(reply);
+	return yes;
+}
+
 /* Display columns of a UTF-8 string (the tree's box-drawing characters are one column). */
 static int
 utf8_width(const char *s)
@@ -320,9 +329,10 @@ tree_node(const char *sup, const char *prefix, int depth, int jfirst)
 	if (json)
 		printf(",\"children\":[");
 	int64_t nkids = (int64_t)n;
+	int simple = is_simple(sup);
 	for (int64_t k = 0; k < nkids; k++) {
-		/* which_children is in reverse start order (but for simple_one_for_one). */
-		struct rec *c = &r[n - 1 - k];
+		/* which_children is in reverse start order, but for simple_one_for_one. */
+		struct rec *c = &r[simple ? (size_t)k : n - 1 - k];
 		int last = k == nkids - 1;
 		if (json) {
 			printf("%s", k ? "," : "");
