@@ -31,7 +31,7 @@ LDLIBS += $(PKG_LIBS)
 .DELETE_ON_ERROR:
 .SUFFIXES:
 .PHONY: all test run bench install uninstall clean deps check-unit check-e2e check-asan \
-	check-valgrind fuzz fuzz-build
+	check-valgrind check-fuzz fuzz fuzz-build
 
 # --- sources ----------------------------------------------------------------------------------
 IPC_SRC   := $(wildcard ipc/*.c)
@@ -96,6 +96,7 @@ test: deps
 	$(MAKE) all check-unit check-e2e
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind
+	$(MAKE) check-fuzz
 
 check-unit: $(UNITS)
 	@scripts/run-units $(UNITS)
@@ -121,6 +122,11 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IPC_SRC) $(SUP_LIB)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
+
+# Replay every fuzz target's corpus (seeds and regression inputs) without fuzzing.
+check-fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$${f#build-fuzz/fuzz_}; \
+		$$f -runs=0 tests/fuzz/corpus/$$n 2>&1 | grep -E 'ERROR|Done' || exit 1; done
 
 fuzz: fuzz-build
 	@for f in $(FUZZ_BINS); do n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
