@@ -120,11 +120,18 @@ class Tree:
             r, _, _ = select.select([self.notify], [], [], 0.05)
             if r and b"READY=1" in self.notify.recv(4096):
                 self.ready = True
+                # The root logs "up" before it notifies: have the reader catch up with it.
+                self.wait_line(r"^supervisor: %s: up, " % re.escape(self.root_name()),
+                               timeout=timeout)
                 return
             if self.proc.poll() is not None:
                 raise Failure("the tree exited (%s) before it was ready:\n%s" %
                               (self.proc.returncode, self.log()))
         raise Failure("the tree was not ready after %ss:\n%s" % (timeout, self.log()))
+
+    def root_name(self):
+        m = re.search(r"^\s*\[\s*supervisor\s+([^\]\s]+)\s*\]", open(self.conf).read(), re.M)
+        return m.group(1) if m else ""
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Signal the root, wait for it, check nothing of the tree is left. Returns the status."""
@@ -142,7 +149,9 @@ class Tree:
 
     def alive_pids(self):
         out = []
-        for pid in self.pids:
+        with self.cond:
+            pids = list(self.pids)
+        for pid in pids:
             try:
                 with open("/proc/%d/stat" % pid) as f:
                     state = f.read().rsplit(")", 1)[1].split()[0]
