@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define LC_WIRE_MAGIC    0x4c
 #define LC_WIRE_VERSION  1      /* bumped on every change of this file's wire layout or types */
