@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/un.h>
@@ -30,6 +31,8 @@
 #include "sup.h"
 
 extern char **environ;
+
+mode_t sup_child_umask = 022;
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -116,6 +119,7 @@ child_side(const struct spawn_args *a)
 	if (a->pdeath && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != a->parent))
 		_exit(127);
 	setsid();
+	umask(sup_child_umask);
 	if (a->dir && chdir(a->dir) < 0)
 		goto fail;
 	if (a->readyw >= 0) {

@@ -210,6 +210,7 @@ int  sup_is_simple(const struct sup *s);
 const char *sup_state_name(const struct child *c);
 
 /* spawn.c */
+extern mode_t sup_child_umask;          /* the umask children get (ours is 077) */
 /* Fork and exec c's process (pdeathsig, own session, clean fds and signals, readiness fd or
  * NOTIFY_SOCKET). Returns 0 with c->pid set, or -1 with errno (exec failed: the errno of
  * execve). */

@@ -181,7 +181,7 @@ on_signal(struct lc_loop *l, int sig, pid_t from, void *arg)
 		/* OTP: a supervisor obeys exit signals from its parent only. The root's parent is
 		 * whoever runs the tree: the root obeys anyone. */
 		if (!s->is_root && from != s->parent) {
-			lc_warn("%s: ignoring %s from pid %d (not my parent)", s->me->name,
+			lc_warn("%s: ignoring SIG%s from pid %d (not my parent)", s->me->name,
 			    sigabbrev_np(sig), (int)from);
 			break;
 		}
@@ -228,6 +228,9 @@ main(int argc, char **argv)
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Everything we create in the run directory (sockets, snapshot) is ours alone; children
+	 * get the umask we were given back (spawn.c). */
+	sup_child_umask = umask(077);
 	lc_log_init("supervisor");
 	S.parent = getppid();
 	S.notify_fd = -1;

@@ -83,7 +83,7 @@ class Tree:
         self.eof = False
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self, wait=True, timeout=15, args=()):
+    def start(self, wait=True, timeout=15, args=(), pass_fds=()):
         npath = os.path.join(self.dir, "n")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(npath)
@@ -94,7 +94,8 @@ class Tree:
                    "--trace-children=yes", "--trace-children-skip=*/lc-*,/bin/*,/usr/bin/*",
                    "--log-file=" + os.path.join(self.dir, "vg.%p")] + cmd
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     pass_fds=pass_fds)
         self.pids.add(self.proc.pid)
         threading.Thread(target=self._reader, daemon=True).start()
         if wait:
