@@ -185,7 +185,7 @@ do_events(struct sup *s, struct buf *b, const char *from)
 	bprintf(b, "ok %llu", (unsigned long long)s->seq);
 	if (after < first)
 		after = first;
-	for (uint64_t q = after + 1; q <= s->seq; q++)
+	for (uint64_t q = after + 1; q > after && q <= s->seq; q++)
 		if (s->ring[q % SUP_RING])
 			bprintf(b, "\n%s", s->ring[q % SUP_RING]);
 }
