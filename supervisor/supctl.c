@@ -87,6 +87,11 @@ request(const char *sup, char *const *w, size_t n, int tmo)
 	snprintf(name, sizeof name, "sup/%s.ctl", sup);
 	if (lc_sock_ipc_addr(addr, sizeof addr, rundir, name) < 0)
 		lc_die(LC_EXIT_USAGE, "run directory path too long");
+	if (access(addr + 6, F_OK) < 0) {
+		if (json)
+			printf("{\"ok\":false,\"error\":\"no_supervisor\"}\n");
+		lc_die(1, "no supervisor named %s in %s", sup, rundir);
+	}
 	int s = lc_sock_open(LC_SOCK_REQ);
 	if (s < 0 || lc_sock_timeouts(s, tmo, tmo) < 0 || lc_sock_connect(s, addr) < 0)
 		lc_die(LC_EXIT_TEMP, "unable to reach %s: %s", sup, lc_sock_strerror(errno));

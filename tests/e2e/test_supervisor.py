@@ -176,6 +176,8 @@ def test_supctl_tree_and_errors():
                mid["children"][0]["state"] == "running", "nested: %s" % mid, t)
         rc, out = t.supctl("restart", "nope", check=False)
         expect(rc == 1 and out == {"ok": False, "error": "not_found"}, "unknown name: %s" % out)
+        rc, out = t.supctl("which_children", "nope", check=False, json_out=False)
+        expect(rc == 1 and "no supervisor named nope" in out, "unknown supervisor: %s" % out)
         rc, out = t.supctl("tree", json_out=False)
         expect("└─ mid" in out and "x" in out, "human tree:\n%s" % out)
         t.stop()
