@@ -295,7 +295,8 @@ class Run:
                 if rep == "start_error":
                     who = d
                 else:
-                    who = label_of.get((sup, slabel, child, int(m.group("rn") or 0)), d + "#?")
+                    # a child with no process (its restart failed) is named by its id, as OTP does
+                    who = label_of.get((sup, slabel, child, int(m.group("rn") or 0)), d)
                 out.append(Obs(t, "report %s sup=%s child=%s reason=%s" %
                                (rep, slabel, who, canon_reason(m.group("rreason")))))
         if not scn.harness and tree.eof and tree.proc.poll() is not None:
