@@ -64,7 +64,31 @@ scenarios() ->
       {one_for_all, 2, 5},
       [{a, permanent, []}, {t, transient, []}, {b, permanent, []}],
       [{exit, "t#1", shutdown}, {call, which_children}, {exit, "a#1", boom},
-       {call, which_children}, stop]}].
+       {call, which_children}, stop]},
+     {x09_one_for_all_restart_start_fails,
+      "one_for_all: a start failing during the group restart: try_again stops the group and starts it again",
+      {one_for_all, 3, 5},
+      [{a, permanent, []}, {b, permanent, [ok, {error, boom}]}, {c, permanent, []}],
+      [{kill, "a#1"}, {call, which_children}, stop]},
+     {x10_transient_supervisor_gives_up,
+      "a transient child supervisor that gives up is not restarted: its shutdown is clean",
+      {one_for_one, 3, 5},
+      [{mid, transient, {sup, {one_for_one, 0, 5}, [{x, permanent, []}, {y, permanent, []}]}},
+       {z, permanent, []}],
+      [{kill, "x#1"}, {call, which_children}, {call, count_children}, stop]},
+     {x11_nested_init_failure,
+      "a child supervisor whose own child fails to start: the whole start_link fails",
+      {one_for_one, 3, 5},
+      [{a, permanent, []},
+       {mid, permanent, {sup, {one_for_one, 3, 5}, [{x, permanent, []}, {y, permanent, [{error, boom}]}]}},
+       {z, permanent, []}],
+      []},
+     {x12_simple_gives_up,
+      "simple_one_for_one: giving up stops the remaining children all at once",
+      {simple_one_for_one, 1, 5},
+      [{tpl, permanent, []}],
+      [{call, start_child, w1}, {call, start_child, w2}, {call, start_child, w3},
+       {kill, "w2#1"}, {kill, "w2#2"}]}].
 
 main(Args) ->
     Out = case Args of [D] -> D; [] -> "tests/e2e/otp" end,
@@ -79,9 +103,10 @@ main(Args) ->
 tracer(Lines) ->
     receive
         {line, L} -> tracer([L | Lines]);
-        {monitor, Pid} -> erlang:monitor(process, Pid), tracer(Lines);
+        {monitor, Pid, From} ->
+            erlang:monitor(process, Pid), From ! {monitoring, Pid}, tracer(Lines);
         {'DOWN', _, process, Pid, Reason} ->
-            tracer([io_lib:format("exit ~s ~s", [label(Pid), reason(Reason)]) | Lines]);
+            tracer([lists:flatten(io_lib:format("exit ~s ~s", [label(Pid), reason(Reason)])) | Lines]);
         {get, From} -> From ! {lines, lists:reverse(Lines)}, tracer(Lines)
     end.
 
@@ -95,7 +120,9 @@ new_label(Name, Pid) ->
     L = lists:flatten(io_lib:format("~s#~b", [Name, N])),
     ets:insert(labels, {Pid, L}),
     ets:insert(labels, {L, Pid}),
-    tracer ! {monitor, Pid},
+    %% synchronous: the starter (the supervisor) waits, so the process cannot die unwatched
+    tracer ! {monitor, Pid, self()},
+    receive {monitoring, Pid} -> ok end,
     L.
 
 pid_of(L) -> [{_, P}] = ets:lookup(labels, L), P.
@@ -165,42 +192,80 @@ start_sup(Name, Flags) ->
 
 init({Name, {Strategy, I, P}}) ->
     line("start ~s", [new_label(Name, self())]),
-    Kids = ets:lookup_element(cfg, kids, 2),
+    Kids = ets:lookup_element(cfg, {kids, Name}, 2),
     {ok, {#{strategy => Strategy, intensity => I, period => P},
-          [#{id => Id, start => {?MODULE, start_worker, [Id]}, restart => R,
-             shutdown => 5000, type => worker} || {Id, R, _} <- Kids]}}.
+          [child_spec(K) || K <- Kids]}}.
+
+child_spec({Id, R, {sup, Flags, _}}) ->
+    #{id => Id, start => {?MODULE, start_sup, [Id, Flags]}, restart => R,
+      shutdown => infinity, type => supervisor};
+child_spec({Id, R, _Plan}) ->
+    #{id => Id, start => {?MODULE, start_worker, [Id]}, restart => R,
+      shutdown => 5000, type => worker}.
+
+%% Record every supervisor's children and every worker's start plan; return the setup lines.
+configure(Name, Kids, Depth) ->
+    ets:insert(cfg, {{kids, Name}, Kids}),
+    Ind = lists:duplicate(2 * Depth, $\s),
+    lists:append(
+      [case K of
+           {Id, R, {sup, {S, I, P}, Sub}} ->
+               [io_lib:format("  setup   ~s~s: supervisor ~s shutdown=infinity strategy=~s "
+                              "intensity=~b period=~b", [Ind, Id, R, S, I, P])
+                | configure(Id, Sub, Depth + 1)];
+           {Id, R, Plan} ->
+               ets:insert(plans, {Id, Plan}),
+               [io_lib:format("  setup   ~s~s: worker ~s shutdown=5000~s",
+                              [Ind, Id, R, plan_str(Plan)])]
+       end || K <- Kids]).
 
 %% --- running one scenario ---------------------------------------------------------------------
 
 run(Out, {Name, Desc, {Strategy, I, P} = Flags, Kids, Steps}) ->
     [catch ets:delete(T) || T <- [labels, counts, plans, cfg]],
     [ets:new(T, [named_table, public]) || T <- [labels, counts, plans, cfg]],
-    ets:insert(cfg, {kids, Kids}),
-    [ets:insert(plans, {Id, Plan}) || {Id, _, Plan} <- Kids],
+    Setup0 = configure(top, Kids, 0),
     case whereis(tracer) of
         undefined -> ok;
         Old -> M = erlang:monitor(process, Old), exit(Old, kill),
                receive {'DOWN', M, _, _, _} -> ok end
     end,
     register(tracer, spawn(?MODULE, tracer, [[]])),
-    Setup = [io_lib:format("  setup top strategy=~s intensity=~b period=~b", [Strategy, I, P])] ++
-        [io_lib:format("  setup   ~s: worker ~s shutdown=5000~s",
-                       [Id, R, plan_str(Plan)]) || {Id, R, Plan} <- Kids],
+    Setup = [io_lib:format("  setup top strategy=~s intensity=~b period=~b", [Strategy, I, P])]
+        ++ Setup0,
     line("inject supervisor:start_link(top)", []),
     process_flag(trap_exit, true),
-    {ok, Top} = start_sup(top, Flags),
-    line("call start_link(top) -> {ok,~s}", [label(Top)]),
-    [step(S) || S <- Steps],
+    case start_sup(top, Flags) of
+        {ok, Top} ->
+            line("call start_link(top) -> {ok,~s}", [label(Top)]),
+            [step(S) || S <- Steps];
+        Error ->
+            settle(),
+            line("call start_link(top) -> ~w", [Error])
+    end,
     settle(),
-    receive {'EXIT', Top, _} -> ok after 2000 -> ok end,
+    receive {'EXIT', _, _} -> ok after 2000 -> ok end,
     settle(),
     tracer ! {get, self()},
-    Lines = receive {lines, Ls} -> Ls end,
+    Lines = unordered(receive {lines, Ls} -> Ls end, Strategy),
     Text = [io_lib:format("=== ~s: ~s~n", [Name, Desc]),
             [[S, "\n"] || S <- Setup], [["  ", L, "\n"] || L <- Lines]],
     File = filename:join(Out, atom_to_list(Name) ++ ".scn"),
     ok = file:write_file(File, Text),
     io:format("~s", [Text]).
+
+%% simple_one_for_one stops its children all at once (OTP's terminate_children monitors and
+%% signals them together): their exits are written as an `unordered { }` block.
+unordered(Lines, simple_one_for_one) -> group(Lines, []);
+unordered(Lines, _) -> Lines.
+
+group([], Run) -> flush(Run);
+group(["exit top" ++ _ = L | Rest], Run) -> flush(Run) ++ [L | group(Rest, [])];
+group(["exit " ++ _ = L | Rest], Run) -> group(Rest, Run ++ [L]);
+group([L | Rest], Run) -> flush(Run) ++ [L | group(Rest, [])].
+
+flush(Run) when length(Run) >= 2 -> ["unordered {"] ++ ["  " ++ L || L <- Run] ++ ["}"];
+flush(Run) -> Run.
 
 plan_str([]) -> "";
 plan_str(Plan) -> io_lib:format(" start-plan=~w", [Plan]).
