@@ -104,8 +104,11 @@ def on_term_of(v):
     m2 = re.match(r"\{delay,(\d+)\}", what)
     if m2:
         return "delay:" + m2.group(1)
-    if what == "{exit_with,normal}":
-        return "exit:0"
+    m2 = re.match(r"^\{exit_with,(.*)\}$", what)
+    if m2:
+        r = m2.group(1)
+        if r in ("normal", "boom") or r.startswith("{shutdown,"):
+            return "exit:" + ("0" if r == "normal" else "1" if r == "boom" else "97")
     raise Failure("behaviour %r has no lc-testw equivalent" % v)
 
 
@@ -521,13 +524,28 @@ class Run:
             tgt = self.call_target(line)
             if not tgt:
                 continue
+            names = self.subtree(tgt)
+            # start_child / restart_child cause starts; terminate_child causes stops
+            kinds = ("exit", "report shutdown_error") if "terminate_child" in line else \
+                ("start",)
             k = j
-            while k > 0 and self.is_event(lines[k - 1]) and \
-                    re.match(r"^(start|exit) %s[# ]" % tgt, lines[k - 1]):
+            while k > 0 and lines[k - 1].startswith(kinds) and self.about(lines[k - 1]) in names:
                 k -= 1
             if k < j:
                 trig[k] = j
         return trig
+
+    def subtree(self, name):
+        """name and, for a child supervisor, every name below it."""
+        out = {name}
+        for ch in getattr(self.scn.specs.get(name), "children", []):
+            out |= self.subtree(ch.name)
+        return out
+
+    @staticmethod
+    def about(line):
+        m = re.match(r"^(?:start|exit) (\w+)|^report \S+ sup=\S+ child=(\w+)", line)
+        return m and (m.group(1) or m.group(2))
 
     def check_event(self, exp, what):
         obs = self.wait_obs(self.matched + 1, what)

@@ -88,7 +88,29 @@ scenarios() ->
       {simple_one_for_one, 1, 5},
       [{tpl, permanent, []}],
       [{call, start_child, w1}, {call, start_child, w2}, {call, start_child, w3},
-       {kill, "w2#1"}, {kill, "w2#2"}]}].
+       {kill, "w2#1"}, {kill, "w2#2"}]},
+     {x13_shutdown_judgement,
+      "stopping children: only shutdown is a clean stop, but normal for non-permanent children",
+      {one_for_one, 3, 5},
+      [{p, permanent, [], {1000, {exit_with, {shutdown, bye}}}},
+       {t, transient, [], {1000, {exit_with, {shutdown, bye}}}},
+       {tn, transient, [], {1000, {exit_with, normal}}},
+       {tmp, temporary, [], {1000, {exit_with, {shutdown, bye}}}},
+       {tb, transient, [], {1000, {exit_with, boom}}}],
+      [{call, terminate_child, t}, {call, which_children}, stop]},
+     {x14_supervisor_child_terminate_restart,
+      "terminate_child and restart_child of a child supervisor stop and start its whole subtree",
+      {one_for_one, 3, 5},
+      [{mid, permanent, {sup, {one_for_one, 3, 5}, [{x, permanent, []}, {y, permanent, []}]}},
+       {z, permanent, []}],
+      [{call, terminate_child, mid}, {call, which_children}, {call, count_children},
+       {call, restart_child, mid}, {call, which_children}, {kill, "x#2"}, stop]},
+     {x15_transient_terminate_delete,
+      "a transient child restarted after a crash, then terminated and deleted: its spec is gone",
+      {one_for_one, 3, 5},
+      [{a, permanent, []}, {b, transient, []}],
+      [{exit, "b#1", boom}, {call, terminate_child, b}, {call, delete_child, b},
+       {call, which_children}, {call, count_children}, stop]}].
 
 main(Args) ->
     Out = case Args of [D] -> D; [] -> "tests/e2e/otp" end,
@@ -170,7 +192,12 @@ start_worker(Name) ->
     case Plan of
         ok ->
             Self = self(),
-            Pid = spawn_link(fun() -> Self ! {self(), ready}, worker_loop() end),
+            Beh = case ets:lookup(behaviour, Name) of [{_, B}] -> B; [] -> none end,
+            Pid = spawn_link(fun() ->
+                                     Beh =/= none andalso process_flag(trap_exit, true),
+                                     Self ! {self(), ready},
+                                     worker_loop(Self, Beh)
+                             end),
             receive {Pid, ready} -> ok end,
             line("start ~s", [new_label(Name, Pid)]),
             {ok, Pid};
@@ -184,8 +211,17 @@ start_worker(Name) ->
 
 start_worker(_Template, Name) -> start_worker(Name).
 
-worker_loop() ->
-    receive {exit, R} -> exit(R) end.
+%% Beh: none, or OTP's behaviour=[trap_exit,{on_shutdown,What}] with What = {exit_with,R}
+%% (exit with R when the supervisor stops it) or ignore.
+worker_loop(Sup, Beh) ->
+    receive
+        {exit, R} -> exit(R);
+        {'EXIT', Sup, shutdown} ->
+            case Beh of
+                {exit_with, R} -> exit(R);
+                ignore -> worker_loop(Sup, Beh)
+            end
+    end.
 
 start_sup(Name, Flags) ->
     supervisor:start_link({local, Name}, ?MODULE, {Name, Flags}).
@@ -201,7 +237,10 @@ child_spec({Id, R, {sup, Flags, _}}) ->
       shutdown => infinity, type => supervisor};
 child_spec({Id, R, _Plan}) ->
     #{id => Id, start => {?MODULE, start_worker, [Id]}, restart => R,
-      shutdown => 5000, type => worker}.
+      shutdown => 5000, type => worker};
+child_spec({Id, R, _Plan, {Shutdown, _Beh}}) ->
+    #{id => Id, start => {?MODULE, start_worker, [Id]}, restart => R,
+      shutdown => Shutdown, type => worker}.
 
 %% Record every supervisor's children and every worker's start plan; return the setup lines.
 configure(Name, Kids, Depth) ->
@@ -216,14 +255,20 @@ configure(Name, Kids, Depth) ->
            {Id, R, Plan} ->
                ets:insert(plans, {Id, Plan}),
                [io_lib:format("  setup   ~s~s: worker ~s shutdown=5000~s",
-                              [Ind, Id, R, plan_str(Plan)])]
+                              [Ind, Id, R, plan_str(Plan)])];
+           {Id, R, Plan, {Shutdown, Beh}} ->
+               ets:insert(plans, {Id, Plan}),
+               ets:insert(behaviour, {Id, Beh}),
+               [io_lib:format("  setup   ~s~s: worker ~s shutdown=~w~s "
+                              "behaviour=[trap_exit,{on_shutdown,~w}]",
+                              [Ind, Id, R, Shutdown, plan_str(Plan), Beh])]
        end || K <- Kids]).
 
 %% --- running one scenario ---------------------------------------------------------------------
 
 run(Out, {Name, Desc, {Strategy, I, P} = Flags, Kids, Steps}) ->
-    [catch ets:delete(T) || T <- [labels, counts, plans, cfg]],
-    [ets:new(T, [named_table, public]) || T <- [labels, counts, plans, cfg]],
+    [catch ets:delete(T) || T <- [labels, counts, plans, cfg, behaviour]],
+    [ets:new(T, [named_table, public]) || T <- [labels, counts, plans, cfg, behaviour]],
     Setup0 = configure(top, Kids, 0),
     case whereis(tracer) of
         undefined -> ok;
