@@ -181,7 +181,7 @@ on_signal(struct lc_loop *l, int sig, pid_t from, void *arg)
 		/* OTP: a supervisor obeys exit signals from its parent only. The root's parent is
 		 * whoever runs the tree: the root obeys anyone. */
 		if (!s->is_root && from != s->parent) {
-			lc_warn("%s: ignoring %s from pid %d (not my parent)", s->me->name,
+			lc_warn("%s: ignoring SIG%s from pid %d (not my parent)", s->me->name,
 			    sigabbrev_np(sig), (int)from);
 			break;
 		}

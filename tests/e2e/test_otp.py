@@ -485,7 +485,7 @@ class Run:
             mark = tree.mark()
             pid = self.signal(m.group(1), sig)
             if sig != signal.SIGKILL:       # the supervisor says it ignored it: wait for that
-                tree.wait_line(r": %s: ignoring (?:SIG)?%s from pid %d" % (
+                tree.wait_line(r": %s: ignoring SIG%s from pid %d" % (
                     m.group(1).split("#")[0], signal.Signals(sig).name[3:], os.getpid()), mark)
             return pid
         raise Failure("unknown injection: %s" % text)
