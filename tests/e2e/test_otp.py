@@ -401,7 +401,12 @@ class Run:
             return "[" + ",".join("{%s,%s}" % (k, out[k]) for k in
                                    ("specs", "active", "supervisors", "workers")) + "]"
         if fn == "get_childspec":
-            rc, out = self.supctl("spec", sup, a[1])
+            target = a[1]
+            pm = re.match(r"pid of (\S+)", target)
+            if pm:
+                self.observe()
+                target = str(self.label_pid[pm.group(1)])
+            rc, out = self.supctl("spec", sup, target)
             if rc:
                 return self.error_of(out, fn)
             return out

@@ -110,7 +110,14 @@ scenarios() ->
       {one_for_one, 3, 5},
       [{a, permanent, []}, {b, transient, []}],
       [{exit, "b#1", boom}, {call, terminate_child, b}, {call, delete_child, b},
-       {call, which_children}, {call, count_children}, stop]}].
+       {call, which_children}, {call, count_children}, stop]},
+     {x16_simple_childspec_and_pids,
+      "simple_one_for_one: get_childspec by pid gives the template; unknown pids are not_found",
+      {simple_one_for_one, 3, 5},
+      [{tpl, transient, []}],
+      [{call, start_child, w1}, {call, get_childspec, {pid, "w1#1"}},
+       {call, get_childspec, tpl}, {exit, "w1#1", shutdown},
+       {call, terminate_child, {pid, "w1#1"}}, {call, which_children}, stop]}].
 
 main(Args) ->
     Out = case Args of [D] -> D; [] -> "tests/e2e/otp" end,
@@ -336,6 +343,10 @@ step({call, count_children}) ->
 step({call, start_child, W}) ->
     R = supervisor:start_child(top, [W]),
     line("call start_child(top, [~s]) -> ~s", [W, result(R)]);
+step({call, F, {pid, L}}) ->
+    R = supervisor:F(top, pid_of(L)),
+    settle(),
+    line("call ~s(top, pid of ~s) -> ~s", [F, L, result(R)]);
 step({call, F, Id}) ->
     R = supervisor:F(top, Id),
     settle(),
@@ -348,4 +359,5 @@ plabel(P) when is_pid(P) -> label(P);
 plabel(A) -> atom_to_list(A).
 
 result({ok, P}) when is_pid(P) -> io_lib:format("{ok,~s}", [label(P)]);
+result({ok, #{} = Spec}) -> io_lib:format("{ok,~0p}", [Spec]);
 result(R) -> io_lib:format("~w", [R]).
