@@ -365,9 +365,12 @@ class Run:
             self.observe()
             return "{error,{already_started,%s}}" % self.label(int(w[1]))
         if w[0] == "start_failed":
+            # OTP's shapes: start_child {error,{R,Child}} but on simple_one_for_one
+            # {error,R}; restart_child {error,R}. Ours is always `start_failed R`.
             r = canon_reason(" ".join(w[1:]))
-            return "{error,{%s,child_record}}" % r if call == "start_child" else \
-                "{error,%s}" % r
+            simple = self.scn.root.keys.get("strategy") == "simple_one_for_one"
+            return "{error,{%s,child_record}}" % r if call == "start_child" and not simple \
+                else "{error,%s}" % r
         return "{error,%s}" % w[0]
 
     def do_call(self, text):
@@ -434,8 +437,10 @@ class Run:
             self.dyn_calls += 1
             tmpl = self.scn.root.children[0].name
             self.dyn_names["%s.%d" % (tmpl, self.dyn_calls)] = name
-            # the escript's convention: a child whose name starts with `ign` returns ignore
-            self.write_plan(name, ["ignore"] if name.startswith("ign") else [])
+            # the escript's convention: a child whose name starts with `ign` returns ignore,
+            # one starting with `err` {error,boom}
+            self.write_plan(name, ["ignore"] if name.startswith("ign") else
+                            ["error"] if name.startswith("err") else [])
             rc, out = self.supctl("start", sup, name)
         else:
             sm = re.match(r"^spec (\w+): (.*)$", arg)

@@ -7,7 +7,8 @@
 %% Workers: start_worker(Name) takes the next item of Name's start plan (ok | {error,R} |
 %% ignore | {forever,{error,R}}), and once running exits with a reason on request. A child of a
 %% simple_one_for_one supervisor is named by its extra argument; a name starting with `ign`
-%% returns ignore (test_otp.py follows the same convention).
+%% returns ignore, one starting with `err` {error,boom} (test_otp.py follows the same
+%% convention).
 -module(this_escript).
 -mode(compile).
 -export([main/1, start_worker/1, start_worker/2, start_sup/2, init/1, log/2, tracer/1]).
@@ -117,7 +118,19 @@ scenarios() ->
       [{tpl, transient, []}],
       [{call, start_child, w1}, {call, get_childspec, {pid, "w1#1"}},
        {call, get_childspec, tpl}, {exit, "w1#1", shutdown},
-       {call, terminate_child, {pid, "w1#1"}}, {call, which_children}, stop]}].
+       {call, terminate_child, {pid, "w1#1"}}, {call, which_children}, stop]},
+     {x17_one_for_all_temporary_crash_and_terminated,
+      "one_for_all: a temporary child's crash restarts nothing; a terminated child is started again with the group",
+      {one_for_all, 3, 5},
+      [{a, permanent, []}, {tmp, temporary, []}, {b, permanent, []}, {c, permanent, []}],
+      [{exit, "tmp#1", boom}, {call, which_children}, {call, terminate_child, c},
+       {kill, "b#1"}, {call, which_children}, stop]},
+     {x18_simple_start_errors,
+      "simple_one_for_one: a failing start answers {error,R}, an ignore {ok,undefined}; neither is reported",
+      {simple_one_for_one, 3, 5},
+      [{tpl, permanent, []}],
+      [{call, start_child, w1}, {call, start_child, err1}, {call, start_child, ign1},
+       {call, which_children}, {call, count_children}, stop]}].
 
 main(Args) ->
     Out = case Args of [D] -> D; [] -> "tests/e2e/otp" end,
@@ -194,6 +207,7 @@ take_plan(Name) ->
 start_worker(Name) ->
     Plan = case atom_to_list(Name) of
                "ign" ++ _ -> ignore;
+               "err" ++ _ -> {error, boom};
                _ -> take_plan(Name)
            end,
     case Plan of
