@@ -21,7 +21,6 @@ Mapping (DESIGN.md, docs/otp.md):
   argument; ours is TEMPLATE.K): the K-th start_child call made here names TEMPLATE.K.
 """
 import glob
-import json
 import os
 import re
 import signal
@@ -171,7 +170,6 @@ class Run:
         self.launch_t = None
         self.matched = 0
         self.pending = {}           # call line index -> result computed early
-        self.tmp = None
 
     # -- config -----------------------------------------------------------------------------
     def plan_path(self, name):
@@ -330,9 +328,9 @@ class Run:
                 return obs
             if time.monotonic() > end:
                 break
+            if tree.eof and tree.proc.poll() is not None and len(self.observe()) < count:
+                break           # all is said: what is missing will never come
             with tree.cond:
-                if tree.eof and tree.proc.poll() is not None and len(self.observe()) < count:
-                    break
                 tree.cond.wait(0.05)
         raise Failure("waiting for %s: the tree did only:\n  %s\nlog:\n%s" %
                       (what, "\n  ".join(o.text for o in self.observe()), tree.log()))
