@@ -585,11 +585,14 @@ finish(struct sup *s, struct op *op)
 	op_free(s, op);
 }
 
-/* A start in op's program failed (exec error, exit before readiness, start timeout). */
+/* A start in op's program failed (exec error, exit before readiness, start timeout). As in
+ * OTP, a start the supervisor made on its own (init, a restart) is reported as start_error;
+ * one asked for by start_child or restart_child is only answered with the error. */
 static void
 start_failed(struct sup *s, struct op *op, struct child *c)
 {
-	sup_event(s, "start_error", c, op->why);
+	if (op->kind != OP_START_CHILD && op->kind != OP_RESTART_CHILD)
+		sup_event(s, "start_error", c, op->why);
 	op->failed = 1;
 	switch (op->kind) {
 	case OP_BOOT:

@@ -6,6 +6,8 @@
  * Reads are answered at once; changes are queued behind the supervisor's running work, as
  * calls to an OTP supervisor are. */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +152,9 @@ do_spec(struct sup *s, struct buf *b, const char *name)
 {
 	struct child *c = sup_find(s, name);
 	const struct sup_spec *sp;
-	if (sup_is_simple(s) && s->me->nchildren && strcmp(name, s->me->children[0]->name) == 0)
+	/* OTP: on simple_one_for_one, the template's name or any child's pid gives the template */
+	if (sup_is_simple(s) && s->me->nchildren &&
+	    (c || strcmp(name, s->me->children[0]->name) == 0))
 		sp = s->me->children[0];
 	else if (c)
 		sp = c->spec;
@@ -237,6 +241,19 @@ do_start(struct sup *s, char **w, size_t n, struct lc_sock_req *req)
 	return NULL;
 }
 
+/* OTP's terminate_child(Sup, Pid) on simple_one_for_one answers ok for a pid that is no
+ * longer alive (it may be a child that has just exited), not_found for a live process that is
+ * not a child. True if `key` is a pid and no such process exists. */
+static int
+dead_pid(const char *key)
+{
+	char *end;
+	long pid = strtol(key, &end, 10);
+	if (!*key || *end || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 static const char *
 do_change(struct sup *s, enum op_kind kind, char **w, size_t n, struct lc_sock_req *req)
 {
@@ -247,6 +264,8 @@ do_change(struct sup *s, enum op_kind kind, char **w, size_t n, struct lc_sock_r
 	if (simple && (kind != OP_TERMINATE_CHILD || is_template))
 		return "error simple_one_for_one";
 	struct child *c = sup_find(s, w[1]);
+	if (!c && simple && dead_pid(w[1]))
+		return "ok";
 	if (!c)
 		return "error not_found";
 	queue(s, sup_op_new(kind, c), req);
