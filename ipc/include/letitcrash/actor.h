@@ -82,6 +82,14 @@ int lc_link(struct lc_actor *a, const char *name);
 int lc_unlink(struct lc_actor *a, const char *name);
 void lc_trap_exit(struct lc_actor *a, int on);
 
+/* Coalescing (docs/ipc.md): while corked, sends are buffered and packed into frames of up to
+ * 64 KiB instead of going out one by one; uncorking flushes. The loop flushes anyway within
+ * about 1 ms, and before every wait of lc_recv / lc_call. */
+void lc_actor_cork(struct lc_actor *a, int on);
+/* Hand what is buffered to nanomsg now, as far as it takes it (never blocks). Returns the
+ * bytes still buffered (0: all handed over). */
+size_t lc_flush(struct lc_actor *a);
+
 struct lc_actor_stats {
 	uint64_t sent, received;        /* messages */
 	uint64_t frames_in, frames_out;
