@@ -742,6 +742,7 @@ lc_actor_name(const struct lc_actor *a)
 	return a->name;
 }
 
+struct lc_loop *lc_actor_loop(struct lc_actor *a) { return a->loop; }
 struct lc_loop *lc__actor_loop(struct lc_actor *a) { return a->loop; }
 const char *lc__actor_rundir(const struct lc_actor *a) { return a->rundir; }
 struct lc_links **lc__actor_links(struct lc_actor *a) { return &a->links; }

@@ -32,6 +32,9 @@ struct lc_actor;
 struct lc_actor *lc_actor_open(const char *name, const char *rundir, struct lc_loop *loop);
 void lc_actor_close(struct lc_actor *a);
 const char *lc_actor_name(const struct lc_actor *a);
+/* The loop the actor runs in: the one given to lc_actor_open, or its own (turned by lc_recv and
+ * lc_call), for the application's timers and descriptors. */
+struct lc_loop *lc_actor_loop(struct lc_actor *a);
 
 /* Tell the supervisor this process is ready (LETITCRASH_READY_FD, else NOTIFY_SOCKET, else
  * nothing). Call once, after the mailbox is open and the process can serve. */
