@@ -15,7 +15,8 @@
  * EAGAIN, it is appended. Buffers are flushed in frames of whole messages up to FRAME_MAX by
  * a 1 ms timer, when one destination holds FRAME_MAX bytes, before every wait, at uncork and by
  * lc_flush. A destination whose buffer makes no progress for DOWN_MS is "down": its buffer is
- * dropped, and sends to it fail with EAGAIN until nanomsg takes one again. */
+ * kept and retried every DOWN_RETRY_MS, and sends to it fail with EAGAIN until nanomsg takes
+ * something again. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -49,6 +50,7 @@ extern void lc__links_on_msg(struct lc_actor *a, const struct lc_msg *m) __attri
 #define DISPATCH_MAX  1024              /* callbacks per loop turn */
 #define DOWN_MS       1000
 #define FLUSH_MS      1
+#define DOWN_RETRY_MS 20
 #define EXIT_FLUSH_MS 500
 #define EXIT_GRACE_MS 20
 
@@ -317,7 +319,6 @@ flush_dest(struct lc_actor *a, struct dest *d, int64_t now)
 			d->cap = 0;
 		}
 	} else if (now - d->stall >= DOWN_MS) {
-		dest_drop(a, d);
 		d->down = 1;
 	}
 }
@@ -327,13 +328,20 @@ flush_all(struct lc_actor *a)
 {
 	int64_t now = lc_now_ms();
 
+	int up = 0;
+
 	if (a->buffered == 0)
 		return 0;
-	for (size_t i = 0; i < a->ndests; i++)
-		if (a->dests[i]->head < a->dests[i]->tail)
-			flush_dest(a, a->dests[i], now);
+	for (size_t i = 0; i < a->ndests; i++) {
+		struct dest *d = a->dests[i];
+		if (d->head < d->tail) {
+			flush_dest(a, d, now);
+			up |= d->head < d->tail && !d->down;
+		}
+	}
+	/* every 1 ms while a live destination has data; a down one is retried every 20 ms */
 	if (a->buffered && !lc_timer_armed(&a->flusht))
-		lc_timer_set(a->loop, &a->flusht, now + FLUSH_MS);
+		lc_timer_set(a->loop, &a->flusht, now + (up ? FLUSH_MS : DOWN_RETRY_MS));
 	return a->buffered;
 }
 
@@ -436,7 +444,7 @@ send_msg(struct lc_actor *a, const char *to, uint16_t type, uint16_t flags, uint
 			return -1;
 		}
 	}
-	if (d->tail - d->head + n > OUTBUF_MAX) {
+	if (d->down || d->tail - d->head + n > OUTBUF_MAX) {
 		a->st.send_eagain++;
 		errno = EAGAIN;
 		return -1;

@@ -17,6 +17,15 @@
 #include "letitcrash/sock.h"
 #include "letitcrash/time.h"
 
+/* nanomsg leaks the endpoint of a failed ipc bind (NANOMSG.md); test_send_recv makes one on
+ * purpose (EADDRINUSE). Read by LeakSanitizer in ASan builds only. */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:nn_bipc_create\n";
+}
+
 struct env {
 	char dir[64];
 	struct lc_loop loop;
@@ -191,7 +200,7 @@ test_cork_coalesces(void **state)
 	struct lc_actor_stats sa, sb;
 	struct lc_msg m;
 	char body[64] = { 0 };
-	int n = 20000;
+	int n = 5000;        /* about 420 KB: within what nanomsg and the kernel hold */
 
 	/* first make sure the pipe is up */
 	assert_int_equal(lc_send(a, "b", LC_MSG_CAST, body, 1), 0);
