@@ -11,8 +11,9 @@
  *
  * Output: per destination, the bytes of encoded messages [head, tail) not yet given to
  * nanomsg. The rule (docs/ipc.md, "Coalescing"): a message goes out at once when nothing is
- * buffered for its destination and the actor is not corked; otherwise, or when nanomsg says
- * EAGAIN, it is appended. Buffers are flushed in frames of whole messages up to FRAME_MAX by
+ * buffered for its destination, the actor is not corked, and the last message that went out at
+ * once to that destination is at least BURST_US old; otherwise, or when nanomsg says EAGAIN,
+ * it is appended. Buffers are flushed in frames of whole messages up to FRAME_MAX by
  * a 1 ms timer, when one destination holds FRAME_MAX bytes, before every wait, at uncork and by
  * lc_flush. A destination whose buffer makes no progress for DOWN_MS is "down": its buffer is
  * kept and retried every DOWN_RETRY_MS, and sends to it fail with EAGAIN until nanomsg takes
@@ -50,6 +51,7 @@ extern void lc__links_on_msg(struct lc_actor *a, const struct lc_msg *m) __attri
 #define DISPATCH_MAX  1024              /* callbacks per loop turn */
 #define DOWN_MS       1000
 #define FLUSH_MS      1
+#define BURST_US      20                /* sends closer than this to the last direct one coalesce */
 #define DOWN_RETRY_MS 20
 #define EXIT_FLUSH_MS 500
 #define EXIT_GRACE_MS 20
@@ -70,6 +72,7 @@ struct dest {
 	unsigned char *buf;
 	size_t head, tail, cap;
 	int64_t stall;          /* last progress while data is buffered */
+	int64_t last_direct;    /* lc_now_us() of the last message sent at once */
 	int down;
 };
 
@@ -426,7 +429,10 @@ send_msg(struct lc_actor *a, const char *to, uint16_t type, uint16_t flags, uint
 	struct dest *d = dest_get(a, addr);
 	if (!d)
 		return -1;
-	if (d->head == d->tail && !a->corked) {
+	int64_t now_us = lc_now_us();
+	int burst = now_us - d->last_direct < BURST_US;
+	if (d->head == d->tail && !a->corked && !burst) {
+		d->last_direct = now_us;
 		if (scratch_room(&a->scratch, &a->scratchcap, n) < 0 ||
 		    lc_wire_encode(a->scratch, n, &m) < 0)
 			return -1;
