@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "letitcrash/actor.h"
 #include "letitcrash/exit.h"
 #include "letitcrash/log.h"
 #include "sup.h"
@@ -329,34 +330,10 @@ sup_notify_open(struct sup *s)
 	return lc_io_start(&s->loop, &s->notio, EPOLLIN);
 }
 
+/* lc_ready (ipc/ready.c) does it; a failure cannot be helped here: the parent's start timeout
+ * will tell. */
 void
 sup_notify_parent(void)
 {
-	const char *v = getenv("LETITCRASH_READY_FD");
-	if (v) {
-		int fd = atoi(v);
-		if (fd >= 3) {
-			while (write(fd, "\n", 1) < 0 && errno == EINTR)
-				;
-			close(fd);
-		}
-		unsetenv("LETITCRASH_READY_FD");
-		return;
-	}
-	const char *ns = getenv("NOTIFY_SOCKET");
-	if (!ns || (ns[0] != '/' && ns[0] != '@'))
-		return;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = strlen(ns);
-	if (len >= sizeof sa.sun_path)
-		return;
-	memcpy(sa.sun_path, ns, len);
-	if (ns[0] == '@')
-		sa.sun_path[0] = 0;
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&sa,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
-	close(fd);
+	(void)lc_ready();
 }

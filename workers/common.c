@@ -13,9 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "letitcrash/actor.h"
 
-static int ready_done;
+#include "common.h"
 
 /* The readiness descriptor named by LETITCRASH_READY_FD, or -1 if unset or malformed. */
 static int
@@ -129,50 +129,11 @@ worker_wait(int sfd, int64_t deadline, int *pid)
 	}
 }
 
-/* sd_notify(3)'s "READY=1" to `path` ('@' first: abstract namespace). */
-static void
-notify_socket(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = strlen(path);
-	socklen_t salen;
-	int fd;
-
-	if (len == 0 || len >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
-		lc_die(LC_EXIT_USAGE, "NOTIFY_SOCKET is not a socket path: %s", path);
-	memcpy(sa.sun_path, path, len);
-	if (path[0] == '@')
-		sa.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '/'));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		lc_die_sys(LC_EXIT_TEMP, "unable to create a socket");
-	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) != 7)
-		lc_die_sys(LC_EXIT_TEMP, "unable to notify %s", path);
-	close(fd);
-}
-
 void
 worker_ready(void)
 {
-	const char *sock;
-	int fd;
-
-	if (ready_done)
-		return;
-	ready_done = 1;
-	if ((fd = ready_fd()) >= 0) {
-		ssize_t r;
-		while ((r = write(fd, "\n", 1)) < 0 && errno == EINTR)
-			;
-		if (r != 1)
-			lc_die_sys(LC_EXIT_TEMP, "unable to notify readiness on fd %d", fd);
-		close(fd);
-	} else if ((sock = getenv("NOTIFY_SOCKET")) && *sock) {
-		notify_socket(sock);
-	}
-	unsetenv("LETITCRASH_READY_FD");
-	unsetenv("NOTIFY_SOCKET");
+	if (lc_ready() < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to notify readiness");
 }
 
 void

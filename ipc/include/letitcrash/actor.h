@@ -32,6 +32,9 @@ struct lc_actor;
 struct lc_actor *lc_actor_open(const char *name, const char *rundir, struct lc_loop *loop);
 void lc_actor_close(struct lc_actor *a);
 const char *lc_actor_name(const struct lc_actor *a);
+/* The loop the actor runs in: the one given to lc_actor_open, or its own (turned by lc_recv and
+ * lc_call), for the application's timers and descriptors. */
+struct lc_loop *lc_actor_loop(struct lc_actor *a);
 
 /* Tell the supervisor this process is ready (LETITCRASH_READY_FD, else NOTIFY_SOCKET, else
  * nothing). Call once, after the mailbox is open and the process can serve. */
@@ -81,6 +84,14 @@ int lc_demonitor(struct lc_actor *a, uint64_t ref);
 int lc_link(struct lc_actor *a, const char *name);
 int lc_unlink(struct lc_actor *a, const char *name);
 void lc_trap_exit(struct lc_actor *a, int on);
+
+/* Coalescing (docs/ipc.md): while corked, sends are buffered and packed into frames of up to
+ * 64 KiB instead of going out one by one; uncorking flushes. The loop flushes anyway within
+ * about 1 ms, and before every wait of lc_recv / lc_call. */
+void lc_actor_cork(struct lc_actor *a, int on);
+/* Hand what is buffered to nanomsg now, as far as it takes it (never blocks). Returns the
+ * bytes still buffered (0: all handed over). */
+size_t lc_flush(struct lc_actor *a);
 
 struct lc_actor_stats {
 	uint64_t sent, received;        /* messages */
