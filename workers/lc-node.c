@@ -34,6 +34,7 @@
 #define NAME_MAX_LEN    48              /* an actor or node name, as in the config */
 #define MAX_DESTS       64              /* cached PUSH sockets: well under nanomsg's 512 */
 #define FRAME_MAX       LC_SOCK_MAXMSG  /* a packed frame never exceeds what a mailbox accepts */
+#define FRAME_MIN       4096            /* first allocation of a frame's buffer; doubles */
 #define PENDING_MAX     (4 * LC_SOCK_MAXMSG)    /* bytes waiting for one destination */
 #define DEST_TIMEOUT_MS 1000            /* how long frames wait for a destination */
 #define ADDR_MAX        256
@@ -44,9 +45,9 @@ static const char usage[] = "[-v] [-l tcp://HOST:PORT] [-n NODE] [-r RUNDIR]";
 struct frame {
 	struct frame *next;
 	int64_t queued;                 /* lc_now_ms() when created */
-	size_t len;
+	size_t len, cap;
 	uint32_t nmsg;                  /* messages in it */
-	unsigned char data[];           /* FRAME_MAX bytes of room */
+	unsigned char *data;            /* cap bytes, owned */
 };
 
 struct dest {
@@ -130,6 +131,7 @@ drop_pending(struct dest *d)
 	for (f = d->head; f; f = next) {
 		next = f->next;
 		R.st.dropped_down += f->nmsg;
+		free(f->data);
 		free(f);
 	}
 	d->head = d->tail = NULL;
@@ -194,12 +196,18 @@ fail:
 	return -1;
 }
 
+static void flush_touched(void);
+
 /* The destination for `name`: the cached one, or a new one (closing the least recently used
- * slot, preferring one with nothing waiting, when the cache is full). NULL with errno. */
+ * slot, preferring one with nothing waiting, when the cache is full; when every slot has
+ * messages of this turn, those are sent first). NULL with errno. */
 static struct dest *
 dest_get(const char *name, size_t n)
 {
 	struct dest *free_slot = NULL, *lru = NULL, *lru_idle = NULL;
+
+	if (R.ntouched == MAX_DESTS)
+		flush_touched();
 
 	for (int i = 0; i < MAX_DESTS; i++) {
 		struct dest *d = &R.dests[i];
@@ -243,9 +251,24 @@ dest_append(struct dest *d, const void *msg, size_t len)
 			    R.node, d->name, PENDING_MAX, (unsigned long long)R.st.dropped_full);
 		return -1;
 	}
-	if (!f || f->len + len > FRAME_MAX) {
-		if (!(f = malloc(sizeof *f + FRAME_MAX)))
+	if (f && f->len + len > f->cap && f->len + len <= FRAME_MAX) {
+		size_t cap = f->cap * 2 > FRAME_MAX ? FRAME_MAX : f->cap * 2;
+		unsigned char *p;
+		if (cap < f->len + len)
+			cap = f->len + len;
+		if (!(p = realloc(f->data, cap)))
 			return -1;
+		f->data = p;
+		f->cap = cap;
+	}
+	if (!f || f->len + len > f->cap) {
+		if (!(f = malloc(sizeof *f)))
+			return -1;
+		f->cap = len > FRAME_MIN ? len : FRAME_MIN;
+		if (!(f->data = malloc(f->cap))) {
+			free(f);
+			return -1;
+		}
 		f->next = NULL;
 		f->queued = lc_now_ms();
 		f->len = 0;
@@ -285,6 +308,7 @@ dest_flush(struct dest *d)
 		d->head = f->next;
 		if (!d->head)
 			d->tail = NULL;
+		free(f->data);
 		free(f);
 	}
 	if (!d->head) {
@@ -365,6 +389,17 @@ route_frame(const unsigned char *frame, size_t len)
 		lc_die(LC_EXIT_BUG, "lc_wire_next rejects a frame lc_wire_check accepted");
 }
 
+/* Send the frames packed in this turn. */
+static void
+flush_touched(void)
+{
+	for (int i = 0; i < R.ntouched; i++) {
+		R.touched[i]->touched = 0;
+		dest_flush(R.touched[i]);
+	}
+	R.ntouched = 0;
+}
+
 static void
 on_frames(struct lc_loop *loop, struct lc_io *io, uint32_t events)
 {
@@ -379,11 +414,7 @@ on_frames(struct lc_loop *loop, struct lc_io *io, uint32_t events)
 		route_frame(frame, (size_t)n);
 		lc_sock_free(frame);
 	}
-	for (int i = 0; i < R.ntouched; i++) {
-		R.touched[i]->touched = 0;
-		dest_flush(R.touched[i]);
-	}
-	R.ntouched = 0;
+	flush_touched();
 }
 
 static void
