@@ -1,11 +1,9 @@
 /* lc-bench-actor: the library's rows of scripts/bench-ipc (lc_send / lc_call between two
  * actor processes, mailboxes in DIR).
  *
- *   lc-bench-actor send SIZE N DIR    one-way lc_send; the sender turns its actor's loop after
- *                                     every send, so each message tends to leave on its own
- *   lc-bench-actor burst SIZE N DIR   one-way lc_send back to back, the loop turned only when
- *                                     lc_send says EAGAIN: queued messages may be packed
- *                                     into one frame (coalescing)
+ *   lc-bench-actor send SIZE N DIR    one-way lc_send back to back: each message its own frame
+ *   lc-bench-actor burst SIZE N DIR   the same with the sender corked (lc_actor_cork): the
+ *                                     library packs queued messages into frames (coalescing)
  *        both print "thr MSGS_PER_S MSGS_PER_FRAME" (receiver's side, first to last message;
  *        messages per frame from the receiver's lc_actor_stats)
  *   lc-bench-actor call SIZE N DIR    lc_call -> lc_reply round trips: "lat MEDIAN_US P99_US"
@@ -21,18 +19,23 @@
 static void
 peer_send(struct lc_actor *a, const char *mode, const char *buf, size_t size, size_t n)
 {
-	int every = !strcmp(mode, "send");
 	struct lc_msg m;
 	int64_t end = bench_now_ns() + (int64_t)TIMEOUT_MS * 1000000 * 10;
 
+	if (!strcmp(mode, "burst"))
+		lc_actor_cork(a, 1);
 	for (size_t i = 0; i < n; i++) {
 		while (lc_send(a, "rx", LC_MSG_CAST, buf, size) < 0) {
 			if (errno != EAGAIN || bench_now_ns() > end)
 				bench_die("lc_send");
-			lc_recv(a, &m, 1);      /* let the actor's loop move its queue */
+			lc_recv(a, &m, 1);      /* the receiver is behind: let the loop move the queue */
 		}
-		if (every)
-			lc_recv(a, &m, 0);
+	}
+	lc_actor_cork(a, 0);
+	while (lc_flush(a) > 0) {
+		if (bench_now_ns() > end)
+			bench_die("lc_flush");
+		lc_recv(a, &m, 1);
 	}
 }
 
