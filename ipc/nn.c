@@ -100,6 +100,16 @@ lc_sock_recv_fd(int s)
 }
 
 int
+lc_sock_send_fd(int s)
+{
+	int fd;
+	size_t sz = sizeof fd;
+	if (nn_getsockopt(s, NN_SOL_SOCKET, NN_SNDFD, &fd, &sz) < 0)
+		return -1;
+	return fd;
+}
+
+int
 lc_sock_send(int s, const void *buf, size_t len, int flags)
 {
 	if (len > LC_SOCK_MAXMSG) {

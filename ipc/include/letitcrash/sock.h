@@ -40,6 +40,9 @@ int  lc_sock_resend_ivl(int s, int ms);                    /* REQ */
 /* The descriptor that is readable while a message can be received (EPOLLIN, level). Never
  * read, write or close it. */
 int  lc_sock_recv_fd(int s);
+/* The descriptor that is readable while a message can be sent without blocking (EPOLLIN,
+ * level: nanomsg's NN_SNDFD). Never read, write or close it. */
+int  lc_sock_send_fd(int s);
 
 int     lc_sock_send(int s, const void *buf, size_t len, int flags);
 /* Receive one message into a fresh buffer: returns its length and sets *msg (free with
