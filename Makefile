@@ -37,6 +37,7 @@ LDLIBS += $(PKG_LIBS)
 IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
+# chatd/*.c files holding an executable's main (none yet); the rest is build/libchat.a
 CHAT_MAIN :=
 CHAT_LIB  := $(filter-out $(CHAT_MAIN), $(wildcard chatd/*.c))
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
