@@ -37,6 +37,9 @@ LDLIBS += $(PKG_LIBS)
 IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
+# chatd/*.c files holding an executable's main (none yet); the rest is build/libchat.a
+CHAT_MAIN :=
+CHAT_LIB  := $(filter-out $(CHAT_MAIN), $(wildcard chatd/*.c))
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
@@ -54,6 +57,7 @@ endif
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
+LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
 BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -70,6 +74,10 @@ $(LIBLC): $(call obj,$(IPC_SRC))
 	$(AR) rcs $@ $^
 
 $(LIBSUP): $(call obj,$(SUP_LIB))
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(LIBCHAT): $(call obj,$(CHAT_LIB))
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
@@ -90,7 +98,7 @@ $(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBSUP) $(LIBLC)
+$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBCHAT) $(LIBSUP) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
@@ -127,7 +135,7 @@ FUZZ_TIME ?= 60
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iipc/include -Iipc $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IPC_SRC) $(SUP_LIB)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IPC_SRC) $(SUP_LIB) $(CHAT_LIB)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
