@@ -29,6 +29,7 @@ endif
 LDLIBS += $(PKG_LIBS)
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 .PHONY: all test run bench install uninstall clean deps check-unit check-e2e check-asan \
 	check-valgrind check-fuzz fuzz fuzz-build
