@@ -38,6 +38,12 @@ IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
+# ipc/link.c calls into the actor core (ipc/actor.c): until that is in the tree, the programs
+# that need it (actors: lc-trio) are left out and the fuzz targets are built without link.c.
+HAVE_ACTOR := $(wildcard ipc/actor.c)
+ifeq ($(HAVE_ACTOR),)
+WORK_BINS := $(filter-out lc-trio,$(WORK_BINS))
+endif
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
 
@@ -117,7 +123,9 @@ FUZZ_TIME ?= 60
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iipc/include -Iipc $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IPC_SRC) $(SUP_LIB)
+FUZZ_IPC := $(if $(HAVE_ACTOR),$(IPC_SRC),$(filter-out ipc/link.c,$(IPC_SRC)))
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_IPC) $(SUP_LIB)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
 

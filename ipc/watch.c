@@ -38,6 +38,7 @@ struct wname {
 	struct wsup *sup;
 	pid_t pid;              /* 0: no process now */
 	unsigned n;
+	char last_reason[64];   /* the last exit's reason, "" if none seen */
 };
 
 struct lc_watch {
@@ -281,8 +282,13 @@ apply(struct lc_watch *w, struct wsup *s, const struct lc_watch_event *ev)
 		e->sup = s;
 		e->pid = ev->pid;
 		e->n = ev->n;
-	} else if (e && gone && e->pid == ev->pid)
+	} else if (e && gone && e->pid == ev->pid) {
 		e->pid = 0;
+		const char *r = ev->has_reason ? ev->reason : "";
+		size_t n = strnlen(r, sizeof e->last_reason - 1);
+		memcpy(e->last_reason, r, n);
+		e->last_reason[n] = 0;
+	}
 	w->st.events++;
 	if (w->fn)
 		w->fn(w, ev, w->arg);
@@ -707,6 +713,16 @@ lc_watch_lookup(struct lc_watch *w, const char *name, int fresh, pid_t *pid, con
 	*pid = e->pid;
 	if (sup)
 		*sup = e->sup ? e->sup->name : "";
+	return 1;
+}
+
+int
+lc_watch_last_reason(struct lc_watch *w, const char *name, char *buf, size_t len)
+{
+	struct wname *e = name_find(w, name);
+	if (!e || e->pid != 0 || !e->last_reason[0])
+		return 0;
+	snprintf(buf, len, "%s", e->last_reason);
 	return 1;
 }
 

@@ -77,6 +77,10 @@ void lc_watch_close(struct lc_watch *w);
 int lc_watch_lookup(struct lc_watch *w, const char *name, int fresh, pid_t *pid,
     const char **sup);
 
+/* The reason of the last exit seen under `name`, if nothing runs under it now: returns 1 with
+ * the reason in buf (cut to 63 bytes), else 0. */
+int lc_watch_last_reason(struct lc_watch *w, const char *name, char *buf, size_t len);
+
 struct lc_watch_stats {
 	uint64_t events;        /* delivered, synthetic ones included */
 	uint64_t from_ring;     /* of those, learned from `events SEQ` rather than PUB */
