@@ -234,7 +234,7 @@ lc_link(struct lc_actor *a, const char *name)
 		return 0;
 	}
 	/* If this does not go out, the link is one way (we still see its exit): say so. */
-	return lc_send(a, name, LC_MSG_LINK, NULL, 0) < 0 ? -1 : 0;
+	return lc_send(a, name, LC_MSG_LINK, "", 0) < 0 ? -1 : 0;
 }
 
 int
@@ -249,7 +249,7 @@ lc_unlink(struct lc_actor *a, const char *name)
 	if (!k)
 		return 0;
 	*k = L->links[--L->nlinks];
-	return lc_send(a, name, LC_MSG_UNLINK, NULL, 0) < 0 ? -1 : 0;
+	return lc_send(a, name, LC_MSG_UNLINK, "", 0) < 0 ? -1 : 0;
 }
 
 void

@@ -35,6 +35,10 @@ class Failure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run here (a program it needs is not built); run.py reports it."""
+
+
 def bin_path(name):
     return os.path.join(BIN, name)
 

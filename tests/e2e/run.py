@@ -11,6 +11,7 @@ import signal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from lc import Skip  # noqa: E402
 
 
 def main():
@@ -26,7 +27,7 @@ def main():
     files = args or sorted(os.path.join(HERE, f) for f in os.listdir(HERE)
                            if f.startswith("test_") and f.endswith(".py"))
     valgrind = os.environ.get("LC_VALGRIND") == "1"
-    passed = failed = 0
+    passed = failed = skipped = 0
     for path in files:
         name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(name, path)
@@ -49,6 +50,11 @@ def main():
             try:
                 fn()
                 ok, msg = True, ""
+            except Skip as e:
+                signal.alarm(0)
+                skipped += 1
+                print("skip %-60s %s" % (full, e), flush=True)
+                continue
             except Exception:
                 ok, msg = False, traceback.format_exc()
             finally:
@@ -60,7 +66,8 @@ def main():
             else:
                 failed += 1
                 print("FAIL %-60s %6.2fs\n%s" % (full, dt, msg), flush=True)
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed" % (passed, failed) +
+          (", %d skipped" % skipped if skipped else ""))
     return 1 if failed or passed == 0 else 0
 
 
