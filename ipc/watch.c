@@ -234,6 +234,19 @@ req_send(struct wsup *s, enum pending kind, uint64_t arg)
 	return 0;
 }
 
+/* What a reply answers, from its shape: `info` ("ok\nname\t..."), `events` ("ok N..."), or
+ * something else (which_children, an error). A reply is handled by what it is, not by what
+ * we think we asked last: one to an abandoned request may still come in. */
+static enum pending
+reply_kind(const char *r)
+{
+	if (strncmp(r, "ok ", 3) == 0 && r[3] >= '0' && r[3] <= '9')
+		return P_EVENTS;
+	if (strncmp(r, "ok\nname\t", 8) == 0)
+		return P_INFO;
+	return P_NONE;
+}
+
 /* A blocking request (each step at most LC_WATCH_REQ_MS); abandons any asynchronous one.
  * Returns the reply, malloc'd and NUL-terminated, or NULL. */
 static char *
@@ -241,21 +254,30 @@ req_sync(struct wsup *s, const char *cmd, const char *arg)
 {
 	char buf[64];
 	size_t len = words(buf, sizeof buf, cmd, arg);
-	void *m;
-	ssize_t n;
+	enum pending want = !strcmp(cmd, "info") ? P_INFO : !strcmp(cmd, "events") ? P_EVENTS :
+	    P_NONE;
 	s->pending = P_NONE;
-	if (s->req < 0 || lc_sock_send(s->req, buf, len, 0) < 0 ||
-	    (n = lc_sock_recv(s->req, &m, 0)) < 0) {
+	if (s->req < 0 || lc_sock_send(s->req, buf, len, 0) < 0) {
 		s->w->st.timeouts++;
 		return NULL;
 	}
-	char *r = malloc((size_t)n + 1);
-	if (r) {
-		memcpy(r, m, (size_t)n);
-		r[n] = 0;
+	for (int tries = 0; tries < 4; tries++) {
+		void *m;
+		ssize_t n = lc_sock_recv(s->req, &m, 0);
+		if (n < 0)
+			break;
+		char *r = malloc((size_t)n + 1);
+		if (r) {
+			memcpy(r, m, (size_t)n);
+			r[n] = 0;
+		}
+		lc_sock_free(m);
+		if (!r || reply_kind(r) == want)
+			return r;
+		free(r);        /* a late answer to an abandoned request */
 	}
-	lc_sock_free(m);
-	return r;
+	s->w->st.timeouts++;
+	return NULL;
 }
 
 /* --- delivering -------------------------------------------------------------------------------- */
@@ -386,8 +408,7 @@ on_info(struct lc_watch *w, struct wsup *s, const char *reply, uint64_t *seqp)
 		s->pid = p;
 		s->dead = 0;
 		s->last = 0;
-	} else if (last < s->last)
-		s->last = 0;
+	}       /* same pid: a lower seq is only an old answer; never go back */
 	if (seqp)
 		*seqp = last;
 	else if (last > s->last)
@@ -399,8 +420,8 @@ on_events(struct lc_watch *w, struct wsup *s, char *reply)
 {
 	if (strncmp(reply, "ok ", 3) != 0 || s->dead)
 		return;
-	if (strtoull(reply + 3, NULL, 10) < s->last)
-		s->last = 0;    /* counting again from 1: a new incarnation */
+	/* A new incarnation (seq from 1 again) is noticed by its pid (on_info), never from a
+	 * lower LAST here: that may be the answer to an abandoned request. */
 	char *l = strchr(reply, '\n');
 	while (l && !s->dead) {
 		char *line = l + 1;
@@ -417,12 +438,13 @@ on_req(struct lc_loop *loop, struct lc_io *io, uint32_t events)
 	ssize_t n = lc_sock_recv(s->req, &m, LC_SOCK_DONTWAIT);
 	if (n < 0)
 		return;
-	enum pending kind = s->pending;
-	s->pending = P_NONE;
 	char *r = malloc((size_t)n + 1);
 	if (r) {
 		memcpy(r, m, (size_t)n);
 		r[n] = 0;
+		enum pending kind = reply_kind(r);
+		if (kind == s->pending || strncmp(r, "ok", 2) != 0)
+			s->pending = P_NONE;
 		if (kind == P_INFO)
 			on_info(s->w, s, r, NULL);
 		else if (kind == P_EVENTS)
