@@ -45,16 +45,6 @@ WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard worker
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
 
-# Programs that need the actor core: built only once its sources are in the tree (they are
-# being written on another branch; without them these would not link).
-ifeq ($(wildcard ipc/wire.c),)
-WORK_BINS := $(filter-out lc-node,$(WORK_BINS))
-endif
-ifeq ($(wildcard ipc/actor.c),)
-WORK_BINS := $(filter-out lc-rcall,$(WORK_BINS))
-BENCH_SRC := $(filter-out scripts/bench/lc-bench-actor.c,$(BENCH_SRC))
-endif
-
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a

@@ -34,12 +34,6 @@
 #include "letitcrash/sock.h"
 #include "letitcrash/time.h"
 
-/* link.c (links and monitors) is another module; until it is part of the library these are
- * weak references, checked before each call. */
-extern int  lc__links_init(struct lc_actor *a) __attribute__((weak));
-extern void lc__links_fini(struct lc_actor *a) __attribute__((weak));
-extern void lc__links_on_msg(struct lc_actor *a, const struct lc_msg *m) __attribute__((weak));
-
 #define LOCAL_NAMEMAX 48                /* msg.h: "name@node" is 48 + 1 + 51 */
 #define NODE_NAMEMAX  51
 #define ADDRMAX       128
@@ -584,8 +578,7 @@ next_msg(struct lc_actor *a, struct lc_msg *m)
 			continue;
 		}
 		if (m->type == LC_MSG_LINK || m->type == LC_MSG_UNLINK) {
-			if (lc__links_on_msg)
-				lc__links_on_msg(a, m);
+			lc__links_on_msg(a, m);
 			continue;
 		}
 		if (m->type == LC_MSG_PING) {
@@ -707,7 +700,7 @@ lc_actor_open(const char *name, const char *rundir, struct lc_loop *loop)
 	a->mio = (struct lc_io){ .fd = lc_sock_recv_fd(a->mbox), .fn = on_mbox, .arg = a };
 	if (a->mio.fd < 0 || lc_io_start(a->loop, &a->mio, EPOLLIN) < 0)
 		goto fail;
-	if (lc__links_init && lc__links_init(a) < 0)
+	if (lc__links_init(a) < 0)
 		goto fail;
 	return a;
 fail:;
@@ -728,8 +721,7 @@ lc_actor_close(struct lc_actor *a)
 {
 	if (!a)
 		return;
-	if (lc__links_fini)
-		lc__links_fini(a);
+	lc__links_fini(a);
 	flush_all(a);
 	lc_timer_cancel(a->loop, &a->flusht);
 	lc_timer_cancel(a->loop, &a->kickt);

@@ -17,6 +17,7 @@
 #include "letitcrash/log.h"
 #include "letitcrash/sock.h"
 #include "letitcrash/time.h"
+#include "letitcrash/watch.h"
 #include "sup.h"
 
 static const char *rundir;
@@ -512,124 +513,36 @@ cmd_stop(void)
 
 /* --- events -------------------------------------------------------------------------------- */
 
-struct subsup {
-	char name[SUP_NAME_MAX + 1];
-	uint64_t last;          /* last sequence number printed */
-};
+/* Following events is letitcrash/watch.h's job (discovery, SUB, gaps filled from the rings,
+ * periodic resync, restarted and dead supervisors); supctl only prints. */
 
-static struct subsup subs[4096];
-static size_t nsubs;
-static int subsock = -1;
 static long left = -1;
 
 static void
-print_event(const char *line)
+print_event(struct lc_watch *w, const struct lc_watch_event *ev, void *arg)
 {
 	if (!json) {
-		puts(line);
+		printf("%s %s sup=%s seq=%llu time=%lld pid=%d n=%u%s%s\n", ev->event, ev->child,
+		    ev->sup, (unsigned long long)ev->seq, (long long)ev->time, (int)ev->pid, ev->n,
+		    ev->has_reason ? " reason=" : "", ev->has_reason ? ev->reason : "");
 	} else {
-		char *copy = strdup(line), *p = copy;
-		char *ev = strsep(&p, " "), *child = strsep(&p, " ");
 		printf("{\"event\":");
-		json_str(ev ? ev : "");
+		json_str(ev->event);
 		printf(",\"child\":");
-		json_str(child ? child : "");
-		while (p && *p) {
-			char *kv = strncmp(p, "reason=", 7) == 0 ? (p += 0, p) : strsep(&p, " ");
-			char *v = strchr(kv, '=');
-			if (!v)
-				break;
-			*v++ = 0;
-			printf(",\"%s\":", kv);
-			if (strcmp(kv, "reason") == 0 || strcmp(kv, "sup") == 0) {
-				json_str(v);
-				if (strcmp(kv, "reason") == 0)
-					p = NULL;
-			} else
-				json_val(v);
+		json_str(ev->child);
+		printf(",\"sup\":");
+		json_str(ev->sup);
+		printf(",\"seq\":%llu,\"time\":%lld,\"pid\":%d,\"n\":%u", (unsigned long long)ev->seq,
+		    (long long)ev->time, (int)ev->pid, ev->n);
+		if (ev->has_reason) {
+			printf(",\"reason\":");
+			json_str(ev->reason);
 		}
 		printf("}\n");
-		free(copy);
 	}
 	fflush(stdout);
 	if (left > 0 && --left == 0)
 		exit(0);
-}
-
-static struct subsup *
-sub_find(const char *name)
-{
-	for (size_t i = 0; i < nsubs; i++)
-		if (strcmp(subs[i].name, name) == 0)
-			return &subs[i];
-	return NULL;
-}
-
-/* Print the events of `sup` after its last printed one, from its ring. */
-static void
-catch_up(struct subsup *ss)
-{
-	char num[32];
-	snprintf(num, sizeof num, "%llu", (unsigned long long)ss->last);
-	char *reply = request1(ss->name, "events", num);
-	if (!reply || strncmp(reply, "ok", 2) != 0) {
-		free(reply);
-		return;
-	}
-	char *data = strchr(reply, '\n');
-	if (!data) {
-		/* A restarted supervisor starts counting again: follow its new numbers. */
-		uint64_t now = strtoull(reply + 3, NULL, 10);
-		if (now < ss->last)
-			ss->last = now;
-	}
-	for (char *l = data ? strtok(data + 1, "\n") : NULL; l; l = strtok(NULL, "\n")) {
-		const char *q = strstr(l, " seq=");
-		uint64_t seq = q ? strtoull(q + 5, NULL, 10) : 0;
-		if (seq > ss->last) {
-			ss->last = seq;
-			print_event(l);
-		}
-	}
-	free(reply);
-}
-
-static void follow_sup(const char *name, int history);
-
-static void
-discover(const char *sup, int history)
-{
-	follow_sup(sup, history);
-	char *reply = request1(sup, "which_children", NULL);
-	char *data = reply && strncmp(reply, "ok", 2) == 0 ? strchr(reply, '\n') : NULL;
-	struct rec *r = NULL;
-	size_t n = data ? parse_children(data + 1, &r) : 0;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(r[i].f[F_TYPE], "supervisor") == 0)
-			discover(r[i].f[F_NAME], history);
-	free(r);
-	free(reply);
-}
-
-static void
-follow_sup(const char *name, int history)
-{
-	char addr[256], sub[SUP_NAME_MAX + 16];
-	if (sub_find(name) || nsubs == sizeof subs / sizeof *subs)
-		return;
-	struct subsup *ss = &subs[nsubs++];
-	snprintf(ss->name, sizeof ss->name, "%s", name);
-	snprintf(sub, sizeof sub, "sup/%s.ev", name);
-	if (lc_sock_ipc_addr(addr, sizeof addr, rundir, sub) == 0)
-		lc_sock_connect(subsock, addr);
-	ss->last = 0;
-	if (!history) {                 /* start from now */
-		char *reply = request1(name, "events", "18446744073709551615");
-		if (reply && strncmp(reply, "ok ", 3) == 0)
-			ss->last = strtoull(reply + 3, NULL, 10);
-		free(reply);
-	}
-	catch_up(ss);
 }
 
 static int
@@ -645,55 +558,19 @@ cmd_events(int argc, char **argv)
 		else
 			usage();
 	}
-	char root[SUP_NAME_MAX + 2];
-	root_name(root, sizeof root);
-	if ((subsock = lc_sock_open(LC_SOCK_SUB)) < 0 || lc_sock_subscribe(subsock, "") < 0)
-		lc_die(LC_EXIT_TEMP, "unable to subscribe: %s", lc_sock_strerror(errno));
-	discover(root, history);
-	struct pollfd p = { .fd = lc_sock_recv_fd(subsock), .events = POLLIN };
-	int64_t next_sync = lc_now_ms() + 250;
-	for (;;) {
-		int wait = (int)(next_sync - lc_now_ms());
-		if (poll(&p, 1, wait < 0 ? 0 : wait) > 0) {
-			void *m;
-			ssize_t n;
-			while ((n = lc_sock_recv(subsock, &m, LC_SOCK_DONTWAIT)) >= 0) {
-				char line[1024];
-				snprintf(line, sizeof line, "%.*s", (int)n, (char *)m);
-				lc_sock_free(m);
-				const char *sp = strstr(line, " sup="), *q = strstr(line, " seq=");
-				char name[SUP_NAME_MAX + 1] = "";
-				if (sp)
-					sscanf(sp + 5, "%48[^ ]", name);
-				struct subsup *ss = sub_find(name);
-				uint64_t seq = q ? strtoull(q + 5, NULL, 10) : 0;
-				if (!ss)
-					continue;
-				if (seq > ss->last + 1)
-					catch_up(ss);           /* a gap: fill it in from the ring */
-				if (seq == ss->last + 1) {
-					ss->last = seq;
-					print_event(line);
-				}
-				/* A nested supervisor became ready: follow it too. */
-				if (strncmp(line, "start ", 6) == 0)
-					for (size_t i = 0; i < 1; i++) {
-						char child[SUP_NAME_MAX + 1];
-						if (sscanf(line + 6, "%48s", child) == 1 && !sub_find(child)) {
-							char *r = request1(child, "ping", NULL);
-							if (r && strncmp(r, "ok", 2) == 0)
-								discover(child, 1);
-							free(r);
-						}
-					}
-			}
-		}
-		if (lc_now_ms() >= next_sync) {
-			for (size_t i = 0; i < nsubs; i++)
-				catch_up(&subs[i]);
-			next_sync = lc_now_ms() + 250;
-		}
-	}
+	struct lc_loop loop;
+	if (lc_loop_init(&loop) < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to start the event loop");
+	struct lc_watch *w = lc_watch_open(rundir, &loop, history ? LC_WATCH_HISTORY : 0,
+	    print_event, NULL);
+	if (!w)
+		lc_die(LC_EXIT_TEMP, "unable to follow the tree in %s: %s", rundir,
+		    lc_sock_strerror(errno));
+	if (lc_loop_run(&loop) < 0)
+		lc_die_sys(LC_EXIT_TEMP, "event loop");
+	lc_watch_close(w);
+	lc_loop_fini(&loop);
+	return 0;
 }
 
 int

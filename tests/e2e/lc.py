@@ -35,11 +35,6 @@ class Failure(AssertionError):
     pass
 
 
-class Skip(Exception):
-    """Raised by a test that cannot run here (a program it needs is not built): run.py
-    reports it as skipped, neither passed nor failed."""
-
-
 def bin_path(name):
     return os.path.join(BIN, name)
 

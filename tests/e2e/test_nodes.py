@@ -11,7 +11,7 @@ import struct
 import subprocess
 import time
 
-from lc import Tree, Failure, Skip, sup_section, worker_section, bin_path, SRC, SLOW
+from lc import Tree, Failure, sup_section, worker_section, bin_path, SRC, SLOW
 
 VALGRIND = False
 
@@ -36,7 +36,7 @@ def free_ports(n):
 def need(*progs):
     for p in progs:
         if not os.access(bin_path(p), os.X_OK):
-            raise Skip("%s is not built (it needs the actor core: ipc/actor.c, ipc/wire.c)" % p)
+            raise Failure("%s is not built" % p)
 
 
 def wire(frm, to, body, typ=1, flags=0, ref=0):
