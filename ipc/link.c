@@ -71,15 +71,15 @@ name_ok(const char *name)
 	return 1;
 }
 
-/* A linked process ended with `reason`: OTP's exit signal. */
+/* A linked process ended with `reason`: OTP's exit signal. A trapping process gets it as a
+ * message whatever the reason, `normal` included; any other ignores `normal` and dies of the
+ * rest. */
 static void
 exit_signal(struct lc_links *L, const char *from, const char *reason)
 {
-	if (strcmp(reason, "normal") == 0)
-		return;
 	if (L->trap)
 		lc__actor_post(L->a, LC_MSG_EXIT, from, 0, reason, strlen(reason));
-	else
+	else if (strcmp(reason, "normal") != 0)
 		lc_exit(L->a, reason);
 }
 

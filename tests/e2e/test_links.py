@@ -163,6 +163,20 @@ def test_normal_exit_does_not_propagate():
         expect(e.reason == "shutdown", "y lived on until the stop: %s" % e.reason, t)
 
 
+def test_trapping_process_gets_exit_normal():
+    need_trio()
+    conf = sup_section("top") + \
+        trio("x", "--exit-after %d --reason normal" % (1000 * SLOW), restart="temporary") + \
+        trio("y", "--trap --link x")
+    with Tree(conf) as t:
+        t.start()
+        said(t, "y", r"EXIT from x reason=normal$")     # OTP: {'EXIT', X, normal}
+        m = t.mark()
+        t.stop()
+        e = exit_of(t, "y", m)
+        expect(e.reason == "shutdown", "y lived on until the stop: %s" % e.reason, t)
+
+
 def test_link_noproc():
     need_trio()
     conf = sup_section("top") + trio("y", "--trap --link ghost")
