@@ -104,6 +104,10 @@ struct lc_actor {
 	void *fnarg;
 	struct lc_links *links;
 	struct lc_actor_stats st;
+	lc_actor_bad_fn *on_bad;        /* told of malformed frames, once per burst */
+	void *on_bad_arg;
+	int64_t bad_told_ms;            /* when on_bad was last called */
+	uint64_t bad_told;              /* bad_frames then */
 };
 
 static void on_mbox(struct lc_loop *, struct lc_io *, uint32_t);
@@ -514,6 +518,28 @@ release_spent(struct lc_actor *a)
 	}
 }
 
+/* Count a malformed frame; tell the application about the first of a burst (none in the
+ * second before it), with how many were dropped since it was last told. */
+static void
+bad_frame(struct lc_actor *a)
+{
+	a->st.bad_frames++;
+	int64_t now = lc_now_ms();
+	if (!a->on_bad || now - a->bad_told_ms < 1000)
+		return;
+	a->on_bad(a, a->st.bad_frames - a->bad_told, a->st.bad_frames, a->on_bad_arg);
+	a->bad_told_ms = now;
+	a->bad_told = a->st.bad_frames;
+}
+
+void
+lc_actor_on_bad_frame(struct lc_actor *a, lc_actor_bad_fn *fn, void *arg)
+{
+	a->on_bad = fn;
+	a->on_bad_arg = arg;
+	a->bad_told_ms = INT64_MIN / 2;
+}
+
 /* Read up to DRAIN_MAX frames from the mailbox into the input queue. Malformed frames are
  * counted and dropped. Returns the number of frames queued. */
 static int
@@ -533,7 +559,7 @@ read_frames(struct lc_actor *a)
 		struct frame *f = k > 0 ? calloc(1, sizeof *f) : NULL;
 		if (!f) {
 			if (k <= 0)
-				a->st.bad_frames++;
+				bad_frame(a);
 			lc_sock_free(buf);
 			continue;
 		}

@@ -137,9 +137,15 @@ child_side(const struct spawn_args *a)
 		syscall(SYS_close_range, a->readyfd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
 	} else
 		syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+	/* Default dispositions, glibc's reserved real-time signals (32, 33) included: an ignored
+	 * signal stays ignored across exec, and signal() refuses to touch those two. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; }
+		    ksa = { SIG_DFL, 0, NULL, 0 };
+		syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(a->argv[0], a->argv, a->envp);

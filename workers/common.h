@@ -36,6 +36,9 @@ int  worker_wait(int sfd, int64_t deadline, int *pid);
  *   neither                nothing: the supervisor counts us ready at exec.
  * Both variables are removed from the environment. Dies (111) if the message cannot go. */
 void worker_ready(void);
+struct lc_actor;
+/* Log dropped malformed frames (once per burst) on stderr: "NAME: warning: dropped ...". */
+void worker_log_bad_frames(struct lc_actor *a);
 /* OTP's `ignore`: exit with LC_EXIT_IGNORE (before readiness). */
 void worker_ignore(void) __attribute__((noreturn));
 /* Die by `sig` with its default action (for SIGTERM: reason shutdown). */

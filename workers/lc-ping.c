@@ -47,6 +47,7 @@ main(int argc, char **argv)
 	const char *peer = argv[optind];
 	if (!(a = lc_actor_open(NULL, NULL, NULL)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
+	worker_log_bad_frames(a);
 	worker_ready();
 
 	char *body = calloc(1, (size_t)size + 1);

@@ -38,6 +38,7 @@ main(int argc, char **argv)
 		lc_die_sys(LC_EXIT_TEMP, "unable to create the event loop");
 	if (!(a = lc_actor_open(NULL, NULL, &loop)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
+	worker_log_bad_frames(a);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	if (lc_loop_signals(&loop, &set, on_signal, a) < 0)

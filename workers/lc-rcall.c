@@ -81,6 +81,7 @@ main(int argc, char **argv)
 	}
 	if (!(a = lc_actor_open(name, NULL, NULL)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox of %s", name);
+	worker_log_bad_frames(a);
 	if (!strcmp(argv[0], "serve"))
 		serve(a);
 	if (!strcmp(argv[0], "cast")) {

@@ -102,6 +102,7 @@ main(int argc, char **argv)
 		lc_die_sys(LC_EXIT_TEMP, "unable to set up the event loop");
 	if (!(actor = lc_actor_open(NULL, NULL, &loop)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open my mailbox");
+	worker_log_bad_frames(actor);
 	const char *me = lc_actor_name(actor);
 	lc_actor_on_message(actor, on_message, NULL);
 	if (trap) {

@@ -28,7 +28,7 @@ def proc_info(pid):
 
 
 def test_child_gets_only_its_descriptors_and_a_clean_process():
-    conf = sup_section("top") + worker_section("e", "lc-sleeper")
+    conf = sup_section("top") + worker_section("e", "sleep", "3600")     # opens nothing itself
     # A descriptor the supervisor itself inherited must not reach its children either.
     r, w = os.pipe()
     try:

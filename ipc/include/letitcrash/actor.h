@@ -93,6 +93,12 @@ void lc_actor_cork(struct lc_actor *a, int on);
  * bytes still buffered (0: all handed over). */
 size_t lc_flush(struct lc_actor *a);
 
+/* Malformed frames are counted and dropped, never delivered. The library never prints: fn, if
+ * set, is called for the first bad frame of a burst (then at most once a second) with the
+ * number dropped since the last call and the total, so the program can log it once. */
+typedef void lc_actor_bad_fn(struct lc_actor *a, uint64_t dropped, uint64_t total, void *arg);
+void lc_actor_on_bad_frame(struct lc_actor *a, lc_actor_bad_fn *fn, void *arg);
+
 struct lc_actor_stats {
 	uint64_t sent, received;        /* messages */
 	uint64_t frames_in, frames_out;
