@@ -121,6 +121,7 @@ def test_junk_frame_dropped_and_counted():
         expect(len(out) == 2 and re.search(r"\bbad_frames=[1-9]", out[0]) and
                out[1] == "reply from echo: echo:still", "junk counted, echo serving: %s" % out, t)
         expect(not [e for e in t.events() if e.kind == "exit"], "nothing exited", t)
+        t.wait_line(r"^lc-echo: warning: echo: dropped \d+ malformed frames? \(\d+ in all\)$")
         t.stop()
 
 
