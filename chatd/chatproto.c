@@ -220,3 +220,14 @@ chat_decode(uint16_t type, const void *body, size_t len, struct chat_msg *m)
 		unpack_field(&u, m, *sc);
 	return lc_unpack_end(&u);
 }
+
+unsigned
+chat_shard(const char *nick, unsigned n)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
+		unsigned char c = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
+		h = (h ^ c) * 16777619u;
+	}
+	return n ? h % n : 0;
+}

@@ -105,6 +105,9 @@ struct chat_msg {
 };
 
 /* chatproto.c */
+/* The session worker owning a nick: FNV-1a (32 bit) of the nick casefolded by CASEMAPPING=ascii,
+ * modulo the number of session workers. Gateways and sessions must agree: this is the one. */
+unsigned chat_shard(const char *nick, unsigned nsessions);
 /* The schema of a type (field codes, docs in chatproto.c), or NULL for a type not ours. */
 const char *chat_schema(uint16_t type);
 const char *chat_type_name(uint16_t type);
