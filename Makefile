@@ -114,6 +114,7 @@ check-e2e: all
 	@LC_BIN=$(abspath $(BIN)) python3 tests/e2e/run.py $(E2E)
 
 check-asan:
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	$(MAKE) BUILD=build-asan SAN=1 all check-unit check-e2e
 
 check-valgrind: all
