@@ -167,6 +167,16 @@ static struct cl_batch *batch_find(struct chat_client *c, const char *ref)
 	return NULL;
 }
 
+static struct cl_batch *batch_free(struct chat_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < CL_BATCH_MAX; i++)
+		if (c->batch[i].ref[0] == '\0')
+			return &c->batch[i];
+	return NULL;
+}
+
 static bool hist_on(const struct chat_client *c)
 {
 	return (c->enabled & (CL_CAP_HISTORY | CL_CAP_BATCH)) == (CL_CAP_HISTORY | CL_CAP_BATCH);
@@ -519,7 +529,7 @@ static void on_batch(struct chat_client *c, const struct irc_msg *m)
 		memset(b, 0, sizeof(*b));
 		return;
 	}
-	if (ref[0] != '+' || (b = batch_find(c, "")) == NULL)
+	if (ref[0] != '+' || ref[1] == '\0' || (b = batch_free(c)) == NULL)
 		return;         /* no free slot: its lines count as live ones */
 	memset(b, 0, sizeof(*b));
 	COPY(b->ref, ref + 1);
