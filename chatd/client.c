@@ -565,10 +565,19 @@ static void on_fail(struct chat_client *c, const struct irc_msg *m)
 		say(c, "-- error: %s %s: %s", m->params[0], m->nparams > 2 ? m->params[1] : "", desc);
 }
 
+/* ERR_NOSUCHCHANNEL, TOOMANYCHANNELS, CHANNELISFULL, INVITEONLY, BANNED, BADCHANNELKEY,
+ * BADCHANMASK, NEEDREGGEDNICK (some servers), BADCHANNAME. */
+static bool is_join_error(unsigned num)
+{
+	return num == 403 || num == 405 || num == 471 || num == 473 || num == 474 ||
+	    num == 475 || num == 476 || num == 477 || num == 479;
+}
+
 /* An error numeric (4xx/5xx) after the nick param. */
 static void on_error_numeric(struct chat_client *c, const struct irc_msg *m, unsigned num)
 {
 	char text[IRC_BODY_MAX + 1] = "";
+	struct cl_chan *ch;
 	size_t i;
 
 	for (i = 1; i < m->nparams; i++)
@@ -579,6 +588,9 @@ static void on_error_numeric(struct chat_client *c, const struct irc_msg *m, uns
 			fail(c, "server refused the registration: %s", text);
 		return;         /* e.g. 421 for CAP from an old server */
 	}
+	if (is_join_error(num) && m->nparams >= 2 && (ch = chan_find(c, m->params[1])) != NULL &&
+	    !ch->joined)
+		chan_del(c, ch);        /* never joined: forget it, do not rejoin it */
 	if (c->task != CL_TASK_NONE)
 		fail(c, "server: %u %s", num, text);
 	else
@@ -707,10 +719,11 @@ static void cmd_join(struct chat_client *c, const char *arg)
 	} else if (ch != NULL && ch->joined) {
 		c->cur = (int)(ch - c->chans);
 		say(c, "-- now talking in %s", ch->name);
-	} else if (chan_add(c, arg) == NULL) {
+	} else if ((ch = chan_add(c, arg)) == NULL) {
 		say(c, "-- error: too many channels");
 	} else {
-		COPY(c->next_cur, arg);
+		/* current at once: a script's next line posts there, after the JOIN */
+		c->cur = (int)(ch - c->chans);
 		sendv(c, false, "JOIN", arg, NULL);
 	}
 }

@@ -160,6 +160,16 @@ def test_post_reaches_an_interactive_client():
         alice.wait_line(r"^-- bob joined #lobby$")
         alice.wait_line(r"^%s <bob> hello alice$" % TIME_RE)
         alice.wait_line(r"^-- bob quit ")
+        # a script on stdin (a regular file: not pollable), ended by end of input
+        script = os.path.join(srv.dir, "script")
+        with open(script, "w") as f:
+            f.write("/join #lobby\nfrom a script\n")
+        with open(script) as f:
+            p = subprocess.run(chat(srv.port, "filer"), stdin=f, capture_output=True,
+                               timeout=20)
+        if p.returncode != 0:
+            raise Failure("scripted chat exited %d: %r" % (p.returncode, p.stderr))
+        alice.wait_line(r"^%s <filer> from a script$" % TIME_RE)
         # plain text goes to the current channel; without echo-message it is shown at once
         alice.send("hi from alice")
         alice.wait_line(r"^%s <alice> hi from alice$" % TIME_RE)

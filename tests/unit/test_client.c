@@ -153,6 +153,15 @@ static void test_live_lines(void **state)
 	assert_int_equal(cl_command(&c, "hello all"), 0);
 	assert_string_equal(sent(&c), "PRIVMSG #c :hello all|");
 	assert_string_equal(take(), "");    /* echo-message: shown when it comes back */
+	/* a script's lines: the text after /join goes to the new channel, behind the JOIN */
+	assert_int_equal(cl_command(&c, "/join #d"), 0);
+	assert_int_equal(cl_command(&c, "to d"), 0);
+	assert_string_equal(sent(&c), "JOIN #d|PRIVMSG #d :to d|");
+	feed(&c, ":srv 473 alice #d :Cannot join channel (+i)");
+	assert_int_equal(c.nchans, 1);      /* never joined: forgotten, not rejoined later */
+	assert_int_equal(cl_command(&c, "back in c"), 0);
+	assert_string_equal(sent(&c), "PRIVMSG #c :back in c|");
+	assert_string_equal(take(), "-- error: #d Cannot join channel (+i)\n");
 	assert_int_equal(cl_command(&c, "/quit gone"), 1);
 	assert_string_equal(sent(&c), "QUIT :gone|");
 }
