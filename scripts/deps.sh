@@ -5,7 +5,7 @@
 set -eu
 
 build="build-essential pkg-config libnanomsg-dev libbsd-dev libinih-dev"
-test="libcmocka-dev nanomsg-utils python3 valgrind clang libclang-rt-14-dev procps"
+test="libcmocka-dev nanomsg-utils python3 valgrind clang libclang-rt-14-dev procps ngircd"
 bench="s6 hyperfine"
 
 case "${1:-all}" in
