@@ -14,9 +14,9 @@ CFLAGS  ?= -O2 -g
 BUILD   ?= build
 SAN     ?=
 
-PKGS      := nanomsg libbsd inih
+PKGS      := nanomsg libbsd inih sqlite3 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnanomsg -lbsd -linih)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnanomsg -lbsd -linih -lsqlite3 -lsodium)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -38,12 +38,16 @@ IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
+# chatd/: every .c but the executables' main files goes into libchat.a
+CHAT_MAINS := chatd/chatd.c chatd/chat-session.c chatd/chat-storage.c chatd/chat.c
+CHAT_LIB  := $(filter-out $(CHAT_MAINS),$(wildcard chatd/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
+LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
 BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -63,6 +67,10 @@ $(LIBSUP): $(call obj,$(SUP_LIB))
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
+$(LIBCHAT): $(call obj,$(CHAT_LIB))
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
 $(BIN)/supervisor: $(call obj,supervisor/supervisor.c) $(LIBSUP) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -76,11 +84,11 @@ $(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # benchmark helpers (scripts/bench/): the shorter stem wins over $(BIN)/lc-% above
-$(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBLC)
+$(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBSUP) $(LIBLC)
+$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBCHAT) $(LIBSUP) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
