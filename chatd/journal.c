@@ -1,0 +1,1088 @@
+/* chat-storage's durable journal over SQLite: group commit, msgid/timestamp assignment,
+ * de-duplication of retries, CHATHISTORY queries, accounts, session events and snapshots.
+ * The contract is in journal.h; the schema and the rules are in docs/journal.md. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "journal.h"
+
+#define SCHEMA_VERSION 1
+#define PREFIX_LEN 8
+#define TMAP_MAX 65536		/* cached targets before the cache is dropped */
+#define NAME_MAX_LEN 64		/* account and session user names */
+
+static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lower case */
+
+static const char schema_sql[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE messages("
+	" id INTEGER PRIMARY KEY,"	/* global journal order, contiguous from 1 */
+	" ts_ms INTEGER NOT NULL,"	/* strictly increasing per target */
+	" target TEXT NOT NULL,"	/* casefolded channel or 'nick1,nick2' */
+	" chan_seq INTEGER NOT NULL,"	/* contiguous from 1 per target */
+	" cmd INTEGER NOT NULL,"	/* 0 PRIVMSG, 1 NOTICE */
+	" source TEXT NOT NULL,"
+	" account TEXT,"
+	" tags TEXT,"
+	" text TEXT NOT NULL,"
+	" dedupe TEXT UNIQUE);"
+	"CREATE UNIQUE INDEX messages_target_seq ON messages(target, chan_seq);"
+	"CREATE TABLE accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE session_events(user TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(user, seq)) WITHOUT ROWID;"
+	"CREATE TABLE session_snapshots(user TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+	" data BLOB NOT NULL) WITHOUT ROWID;";
+
+#define MSG_COLS "id, ts_ms, target, chan_seq, cmd, source, account, tags, text"
+enum st {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
+	S_RANGE, S_SCAN, S_LAST, S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS,
+	S_EV_AFTER, S_SNAP_GET, S_SNAP_PUT, S_N
+};
+static const char *const st_sql[S_N] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_INSERT] = "INSERT INTO messages(id, ts_ms, target, chan_seq, cmd, source, account,"
+	    " tags, text, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_DEDUPE] = "SELECT id, ts_ms, chan_seq FROM messages WHERE dedupe = ?1",
+	[S_TLAST] = "SELECT chan_seq, ts_ms FROM messages WHERE target = ?1"
+	    " ORDER BY chan_seq DESC LIMIT 1",
+	[S_TFIRST] = "SELECT chan_seq FROM messages WHERE target = ?1 ORDER BY chan_seq LIMIT 1",
+	[S_BYID] = "SELECT target, chan_seq, ts_ms FROM messages WHERE id = ?1",
+	[S_TSAT] = "SELECT ts_ms FROM messages WHERE target = ?1 AND chan_seq = ?2",
+	[S_RANGE] = "SELECT " MSG_COLS " FROM messages WHERE target = ?1"
+	    " AND chan_seq BETWEEN ?2 AND ?3 ORDER BY chan_seq",
+	[S_SCAN] = "SELECT " MSG_COLS " FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[S_LAST] = "SELECT id, ts_ms FROM messages ORDER BY id DESC LIMIT 1",
+	[S_ACC_INS] = "INSERT INTO accounts(name, hash, created_ms) VALUES (?1, ?2, ?3)",
+	[S_ACC_GET] = "SELECT hash FROM accounts WHERE name = ?1",
+	[S_EV_LAST] = "SELECT seq FROM session_events WHERE user = ?1 ORDER BY seq DESC LIMIT 1",
+	[S_EV_GET] = "SELECT kind, data FROM session_events WHERE user = ?1 AND seq = ?2",
+	[S_EV_INS] = "INSERT INTO session_events(user, seq, kind, data) VALUES (?1, ?2, ?3, ?4)",
+	[S_EV_AFTER] = "SELECT seq, kind, data FROM session_events WHERE user = ?1 AND seq > ?2"
+	    " ORDER BY seq",
+	[S_SNAP_GET] = "SELECT seq, data FROM session_snapshots WHERE user = ?1",
+	[S_SNAP_PUT] = "INSERT INTO session_snapshots(user, seq, data) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT(user) DO UPDATE SET seq = excluded.seq, data = excluded.data"
+	    " WHERE excluded.seq >= session_snapshots.seq",
+};
+
+/* Per-target counters, a cache of what the journal holds (committed or in the open
+ * transaction): dropped whenever a transaction fails, reloaded on demand. */
+struct tgt {
+	char *name;		/* NULL: free slot */
+	int64_t last_seq;
+	int64_t last_ts;
+};
+
+struct journal {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_N];
+	int64_t next_id;	/* id of the next new message */
+	int64_t last_ts;	/* the largest ts_ms journaled: timestamps never go below it */
+	char prefix[PREFIX_LEN + 1];
+	struct tgt *tmap;
+	size_t tcap, tlen;
+	unsigned long long pw_ops;
+	size_t pw_mem;
+	char dummy_hash[crypto_pwhash_STRBYTES];	/* verify's work for unknown accounts */
+	int64_t (*now)(void *);
+	void *now_arg;
+};
+
+/* --- small helpers ------------------------------------------------------------------------ */
+
+static int64_t
+wall_ms(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ASCII casefold src into dst[max + 1]; -1 if empty or longer than max. */
+static int
+fold(const char *src, char *dst, size_t max)
+{
+	size_t i;
+
+	if (src == NULL || *src == '\0')
+		return -1;
+	for (i = 0; src[i] != '\0'; i++) {
+		if (i == max)
+			return -1;
+		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] - 'A' + 'a') : src[i];
+	}
+	dst[i] = '\0';
+	return 0;
+}
+
+static int
+eio(void)
+{
+	errno = EIO;
+	return -1;
+}
+
+static sqlite3_stmt *
+st(struct journal *j, enum st which)
+{
+	return j->st[which];
+}
+
+/* Run a statement that returns no row; reset it. 0 or -1 EIO. */
+static int
+exec_st(struct journal *j, enum st which)
+{
+	sqlite3_stmt *s = st(j, which);
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : eio();
+}
+
+static const char *
+col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* --- msgid and time formats --------------------------------------------------------------- */
+
+void
+journal_msgid(const struct journal *j, int64_t id, char *buf)
+{
+	char tmp[16];
+	size_t n = 0;
+	uint64_t v = (uint64_t)id;
+
+	do {
+		tmp[n++] = b32[v & 31];
+		v >>= 5;
+	} while (v != 0);
+	memcpy(buf, j->prefix, PREFIX_LEN);
+	for (size_t i = 0; i < n; i++)
+		buf[PREFIX_LEN + i] = tmp[n - 1 - i];
+	buf[PREFIX_LEN + n] = '\0';
+}
+
+int64_t
+journal_msgid_id(const struct journal *j, const char *msgid)
+{
+	const char *p;
+	uint64_t v = 0;
+
+	if (strncmp(msgid, j->prefix, PREFIX_LEN) != 0)
+		return -1;
+	p = msgid + PREFIX_LEN;
+	if (*p == '\0' || *p == '0' || strlen(p) > 12)	/* canonical: no leading zero */
+		return -1;
+	for (; *p != '\0'; p++) {
+		const char *d = memchr(b32, *p, 32);
+		if (d == NULL)
+			return -1;
+		v = v << 5 | (uint64_t)(d - b32);
+	}
+	return v > INT64_MAX ? -1 : (int64_t)v;
+}
+
+void
+journal_ts_format(int64_t ts_ms, char buf[25])
+{
+	time_t t = (time_t)(ts_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(buf, 25, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {	/* years 0..9999 only */
+		strcpy(buf, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(buf + 19, 6, ".%03uZ", (unsigned)(ts_ms % 1000) % 1000u);
+}
+
+/* "YYYY-MM-DDThh:mm:ss.sssZ" (the milliseconds may be omitted) to ms; -1 if malformed. */
+static int64_t
+parse_ts(const char *s)
+{
+	struct tm tm;
+	int ms = 0, used = 0, n;
+
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used != 19)
+		return -1;
+	s += used;
+	if (*s == '.') {
+		if (sscanf(s, ".%3d%n", &ms, &n) != 1 || n != 4)
+			return -1;
+		s += n;
+	}
+	if (strcmp(s, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || ms < 0)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+int
+journal_ref_parse(const char *s, struct jref *ref)
+{
+	memset(ref, 0, sizeof *ref);
+	if (strcmp(s, "*") == 0) {
+		ref->type = JREF_NONE;
+		return 0;
+	}
+	if (strncmp(s, "msgid=", 6) == 0 && s[6] != '\0' && strlen(s + 6) < JOURNAL_MSGID_MAX) {
+		ref->type = JREF_MSGID;
+		strcpy(ref->msgid, s + 6);
+		return 0;
+	}
+	if (strncmp(s, "timestamp=", 10) == 0 && (ref->ts_ms = parse_ts(s + 10)) >= 0) {
+		ref->type = JREF_TS;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+journal_dm_target(const char *a, const char *b, char *buf, size_t size)
+{
+	char fa[JOURNAL_TARGET_MAX + 1], fb[JOURNAL_TARGET_MAX + 1];
+	int r;
+
+	if (fold(a, fa, JOURNAL_TARGET_MAX) < 0 || fold(b, fb, JOURNAL_TARGET_MAX) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	r = strcmp(fa, fb) <= 0 ? snprintf(buf, size, "%s,%s", fa, fb)
+	    : snprintf(buf, size, "%s,%s", fb, fa);
+	if (r < 0 || (size_t)r >= size || (size_t)r > JOURNAL_TARGET_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* --- the target cache --------------------------------------------------------------------- */
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static void
+tmap_clear(struct journal *j)
+{
+	for (size_t i = 0; i < j->tcap; i++)
+		free(j->tmap[i].name);
+	memset(j->tmap, 0, j->tcap * sizeof *j->tmap);
+	j->tlen = 0;
+}
+
+static struct tgt *
+tmap_slot(struct tgt *v, size_t cap, const char *name)
+{
+	size_t i = hash(name) & (cap - 1);
+
+	while (v[i].name != NULL && strcmp(v[i].name, name) != 0)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+static int
+tmap_grow(struct journal *j)
+{
+	size_t ncap = j->tcap * 2;
+	struct tgt *nv = calloc(ncap, sizeof *nv);
+
+	if (nv == NULL)
+		return -1;
+	for (size_t i = 0; i < j->tcap; i++)
+		if (j->tmap[i].name != NULL)
+			*tmap_slot(nv, ncap, j->tmap[i].name) = j->tmap[i];
+	free(j->tmap);
+	j->tmap = nv;
+	j->tcap = ncap;
+	return 0;
+}
+
+/* The counters of folded target t, loaded from the journal on a miss. NULL on error. */
+static struct tgt *
+tmap_get(struct journal *j, const char *t)
+{
+	struct tgt *e = tmap_slot(j->tmap, j->tcap, t);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (e->name != NULL)
+		return e;
+	if (j->tlen >= TMAP_MAX)
+		tmap_clear(j);
+	if ((j->tlen + 1) * 2 > j->tcap) {
+		if (tmap_grow(j) < 0)
+			return NULL;
+		e = tmap_slot(j->tmap, j->tcap, t);
+	}
+	s = st(j, S_TLAST);
+	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		e->last_seq = sqlite3_column_int64(s, 0);
+		e->last_ts = sqlite3_column_int64(s, 1);
+	} else {
+		e->last_seq = e->last_ts = 0;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		eio();
+		return NULL;
+	}
+	if ((e->name = strdup(t)) == NULL)
+		return NULL;
+	j->tlen++;
+	return e;
+}
+
+/* Reload the global counters from the journal (at open, and after a failed transaction). */
+static int
+load_state(struct journal *j)
+{
+	sqlite3_stmt *s = st(j, S_LAST);
+	int rc = sqlite3_step(s);
+
+	j->next_id = 1;
+	if (rc == SQLITE_ROW) {
+		j->next_id = sqlite3_column_int64(s, 0) + 1;
+		if (sqlite3_column_int64(s, 1) > j->last_ts)
+			j->last_ts = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	tmap_clear(j);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : eio();
+}
+
+/* --- open and close ----------------------------------------------------------------------- */
+
+static int
+create_schema(struct journal *j)
+{
+	unsigned char rnd[PREFIX_LEN];
+	char sql[160];
+
+	randombytes_buf(rnd, sizeof rnd);
+	for (int i = 0; i < PREFIX_LEN; i++)
+		j->prefix[i] = b32[rnd[i] & 31];
+	j->prefix[PREFIX_LEN] = '\0';
+	snprintf(sql, sizeof sql, "INSERT INTO meta VALUES ('msgid_prefix', '%s');"
+	    "PRAGMA user_version = %d; COMMIT", j->prefix, SCHEMA_VERSION);
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return eio();
+	if (sqlite3_exec(j->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		return eio();
+	}
+	return 0;
+}
+
+static int
+read_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return eio();
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : eio();
+}
+
+/* Pragmas, schema (created or checked), msgid prefix. */
+static int
+setup_db(struct journal *j)
+{
+	int64_t version;
+	sqlite3_stmt *s;
+	int rc;
+
+	sqlite3_busy_timeout(j->db, 2000);
+	if (sqlite3_exec(j->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
+		return eio();
+	if (read_int(j->db, "PRAGMA user_version", &version) < 0)
+		return -1;
+	if (version == 0)
+		return create_schema(j);
+	if (version != SCHEMA_VERSION) {
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	if (sqlite3_prepare_v2(j->db, "SELECT value FROM meta WHERE key = 'msgid_prefix'", -1,
+	    &s, NULL) != SQLITE_OK)
+		return eio();
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == PREFIX_LEN)
+		memcpy(j->prefix, sqlite3_column_text(s, 0), PREFIX_LEN + 1);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW && j->prefix[0] != '\0' ? 0 : eio();
+}
+
+struct journal *
+journal_open(const char *path)
+{
+	struct journal *j;
+	int e;
+
+	if (sodium_init() < 0) {
+		errno = EIO;
+		return NULL;
+	}
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return NULL;
+	j->tcap = 64;
+	j->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+	j->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	j->now = wall_ms;
+	if ((j->tmap = calloc(j->tcap, sizeof *j->tmap)) == NULL)
+		goto fail;
+	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		errno = EIO;
+		goto fail;
+	}
+	if (setup_db(j) < 0)
+		goto fail;
+	for (int i = 0; i < S_N; i++)
+		if (sqlite3_prepare_v3(j->db, st_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],
+		    NULL) != SQLITE_OK) {
+			errno = EIO;
+			goto fail;
+		}
+	if (load_state(j) < 0)
+		goto fail;
+	return j;
+fail:
+	e = errno;
+	journal_close(j);
+	errno = e;
+	return NULL;
+}
+
+int
+journal_close(struct journal *j)
+{
+	int rc = SQLITE_OK;
+
+	if (j == NULL)
+		return 0;
+	for (int i = 0; i < S_N; i++)
+		sqlite3_finalize(j->st[i]);
+	if (j->db != NULL)
+		rc = sqlite3_close(j->db);
+	if (j->tmap != NULL)
+		tmap_clear(j);
+	free(j->tmap);
+	sodium_memzero(j, sizeof *j);
+	free(j);
+	return rc == SQLITE_OK ? 0 : eio();
+}
+
+const char *
+journal_errmsg(const struct journal *j)
+{
+	return j != NULL && j->db != NULL ? sqlite3_errmsg(j->db) : "no journal";
+}
+
+void
+journal_set_clock(struct journal *j, int64_t (*now_ms)(void *), void *arg)
+{
+	j->now = now_ms != NULL ? now_ms : wall_ms;
+	j->now_arg = arg;
+}
+
+void
+journal_set_pwhash_limits(struct journal *j, unsigned long long ops, size_t mem)
+{
+	j->pw_ops = ops;
+	j->pw_mem = mem;
+	j->dummy_hash[0] = '\0';
+}
+
+int64_t
+journal_last_id(const struct journal *j)
+{
+	return j->next_id - 1;
+}
+
+/* --- append ------------------------------------------------------------------------------- */
+
+static int
+valid_in(const struct jin *in)
+{
+	return in->target != NULL && in->target[0] != '\0' &&
+	    strlen(in->target) <= JOURNAL_TARGET_MAX && in->source != NULL &&
+	    in->text != NULL && (in->cmd == JOURNAL_PRIVMSG || in->cmd == JOURNAL_NOTICE) &&
+	    (in->dedupe == NULL || strlen(in->dedupe) <= JOURNAL_DEDUPE_MAX);
+}
+
+/* The original of a retried message, by its dedupe key. */
+static int
+find_dup(struct journal *j, const char *key, struct jout *out)
+{
+	sqlite3_stmt *s = st(j, S_DEDUPE);
+	int rc;
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(s, 0);
+		out->ts_ms = sqlite3_column_int64(s, 1);
+		out->chan_seq = sqlite3_column_int64(s, 2);
+		out->dup = 1;
+		journal_msgid(j, out->id, out->msgid);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : eio();
+}
+
+static int
+append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *out)
+{
+	char t[JOURNAL_TARGET_MAX + 1];
+	sqlite3_stmt *s = st(j, S_INSERT);
+	struct tgt *e;
+	int64_t ts;
+	int rc;
+
+	fold(in->target, t, JOURNAL_TARGET_MAX);
+	if ((e = tmap_get(j, t)) == NULL)
+		return -1;
+	ts = now > j->last_ts ? now : j->last_ts;
+	if (ts <= e->last_ts)
+		ts = e->last_ts + 1;
+	sqlite3_bind_int64(s, 1, j->next_id);
+	sqlite3_bind_int64(s, 2, ts);
+	sqlite3_bind_text(s, 3, t, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, e->last_seq + 1);
+	sqlite3_bind_int(s, 5, (int)in->cmd);
+	sqlite3_bind_text(s, 6, in->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, in->account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, in->tags, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, in->text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, in->dedupe, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT && in->dedupe != NULL &&
+	    sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_UNIQUE)
+		return find_dup(j, in->dedupe, out);	/* the statement alone was undone */
+	if (rc != SQLITE_DONE)
+		return eio();
+	out->id = j->next_id++;
+	out->ts_ms = ts;
+	out->chan_seq = ++e->last_seq;
+	out->dup = 0;
+	journal_msgid(j, out->id, out->msgid);
+	e->last_ts = ts;
+	j->last_ts = ts;
+	return 0;
+}
+
+int
+journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *out)
+{
+	int64_t now;
+	size_t i;
+	int e;
+
+	for (i = 0; i < n; i++)
+		if (!valid_in(&in[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	if (n == 0)
+		return 0;
+	now = j->now(j->now_arg);
+	if (exec_st(j, S_BEGIN) < 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (append_one(j, &in[i], now, &out[i]) < 0)
+			goto fail;
+	if (exec_st(j, S_COMMIT) < 0)
+		goto fail;
+	return 0;
+fail:
+	e = errno;
+	if (!sqlite3_get_autocommit(j->db))
+		exec_st(j, S_ROLLBACK);
+	load_state(j);
+	errno = e;
+	return -1;
+}
+
+/* --- queries ------------------------------------------------------------------------------ */
+
+/* Call cb for each row of a statement selecting MSG_COLS; reset it. Count or -1. */
+static int
+emit_rows(struct journal *j, sqlite3_stmt *s, journal_msg_cb *cb, void *arg)
+{
+	struct jmsg m;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		m.id = sqlite3_column_int64(s, 0);
+		m.ts_ms = sqlite3_column_int64(s, 1);
+		m.target = col_text(s, 2);
+		m.chan_seq = sqlite3_column_int64(s, 3);
+		m.cmd = sqlite3_column_int(s, 4) == JOURNAL_NOTICE ? JOURNAL_NOTICE : JOURNAL_PRIVMSG;
+		m.source = col_text(s, 5);
+		m.account = col_text(s, 6);
+		m.tags = col_text(s, 7);
+		m.text = col_text(s, 8);
+		journal_msgid(j, m.id, m.msgid);
+		n++;
+		if (cb(arg, &m) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? n : eio();
+}
+
+/* Messages of folded target t with chan_seq in [a, b]. */
+static int
+emit_range(struct journal *j, const char *t, int64_t a, int64_t b, journal_msg_cb *cb,
+    void *arg)
+{
+	sqlite3_stmt *s = st(j, S_RANGE);
+
+	if (a > b)
+		return 0;
+	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, a);
+	sqlite3_bind_int64(s, 3, b);
+	return emit_rows(j, s, cb, arg);
+}
+
+int64_t
+journal_last_seq(struct journal *j, const char *target)
+{
+	char t[JOURNAL_TARGET_MAX + 1];
+	struct tgt *e;
+
+	if (fold(target, t, JOURNAL_TARGET_MAX) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (e = tmap_get(j, t)) != NULL ? e->last_seq : -1;
+}
+
+int
+journal_since(struct journal *j, const char *target, int64_t after_seq, int limit,
+    journal_msg_cb *cb, void *arg)
+{
+	char t[JOURNAL_TARGET_MAX + 1];
+
+	if (fold(target, t, JOURNAL_TARGET_MAX) < 0 || after_seq < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (limit <= 0)
+		return 0;
+	return emit_range(j, t, after_seq + 1, after_seq + limit, cb, arg);
+}
+
+int
+journal_scan(struct journal *j, int64_t after_id, int64_t limit, journal_msg_cb *cb, void *arg)
+{
+	sqlite3_stmt *s = st(j, S_SCAN);
+
+	sqlite3_bind_int64(s, 1, after_id);
+	sqlite3_bind_int64(s, 2, limit < 0 ? -1 : limit);
+	return emit_rows(j, s, cb, arg);
+}
+
+/* ts_ms of the message at (t, seq), or -1 EIO if there is none. */
+static int64_t
+ts_at(struct journal *j, const char *t, int64_t seq)
+{
+	sqlite3_stmt *s = st(j, S_TSAT);
+	int64_t ts = -1;
+
+	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		ts = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return ts >= 0 ? ts : eio();
+}
+
+/* The span of a target: first and last chan_seq (first > last if empty). */
+struct span {
+	int64_t first, last;
+};
+
+static int
+get_span(struct journal *j, const char *t, struct span *sp)
+{
+	sqlite3_stmt *s = st(j, S_TFIRST);
+	struct tgt *e;
+	int rc;
+
+	if ((e = tmap_get(j, t)) == NULL)
+		return -1;
+	sp->last = e->last_seq;
+	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sp->first = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : eio();
+}
+
+/* The largest chan_seq whose ts_ms <= ts (first - 1 if none); binary search, since ts_ms is
+ * strictly increasing with chan_seq in a target. Sets *eq if that message has ts_ms == ts. */
+static int64_t
+seq_le(struct journal *j, const char *t, const struct span *sp, int64_t ts, int *eq)
+{
+	int64_t lo = sp->first, hi = sp->last, best = sp->first - 1, v, besttime = -1;
+
+	while (lo <= hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if ((v = ts_at(j, t, mid)) < 0)
+			return -1;
+		if (v <= ts) {
+			best = mid;
+			besttime = v;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	*eq = besttime == ts;
+	return best;
+}
+
+/* A reference as positions in the target: seqs > after come after it, seqs < before come
+ * before it; key orders references (twice the position: odd between two messages). */
+struct pos {
+	int64_t after, before, key;
+	int exact;
+};
+
+static int
+resolve(struct journal *j, const char *t, const struct span *sp, const struct jref *r,
+    struct pos *p)
+{
+	sqlite3_stmt *s;
+	int64_t id, le;
+	int rc, eq = 0;
+
+	if (r->type == JREF_TS) {
+		if ((le = seq_le(j, t, sp, r->ts_ms, &eq)) < 0)
+			return -1;
+		p->after = le;
+		p->before = eq ? le : le + 1;
+		p->exact = eq;
+		p->key = p->after + p->before;
+		return 0;
+	}
+	if ((id = journal_msgid_id(j, r->msgid)) < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	s = st(j, S_BYID);
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && strcmp(col_text(s, 0), t) == 0) {
+		p->after = p->before = sqlite3_column_int64(s, 1);
+		p->exact = 1;
+		p->key = 2 * p->after;
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == -ENOENT ? (errno = ENOENT, -1) : eio();
+}
+
+/* The window [*a, *b] for a resolved query; n >= 1. */
+static void
+window(enum journal_kind kind, const struct span *sp, const struct pos *p1,
+    const struct pos *p2, int have1, int64_t n, int64_t *a, int64_t *b)
+{
+	switch (kind) {
+	case JOURNAL_LATEST:
+		*b = sp->last;
+		*a = sp->last - n + 1;
+		if (have1 && *a <= p1->after)
+			*a = p1->after + 1;
+		break;
+	case JOURNAL_BEFORE:
+		*b = p1->before - 1;
+		*a = *b - n + 1;
+		break;
+	case JOURNAL_AFTER:
+		*a = p1->after + 1;
+		*b = *a + n - 1;
+		break;
+	case JOURNAL_BETWEEN:
+		if (p1->key <= p2->key) {
+			*a = p1->after + 1;
+			*b = p2->before - 1 < *a + n - 1 ? p2->before - 1 : *a + n - 1;
+		} else {
+			*b = p1->before - 1;
+			*a = p2->after + 1 > *b - n + 1 ? p2->after + 1 : *b - n + 1;
+		}
+		break;
+	case JOURNAL_AROUND:
+		*a = p1->exact ? p1->after - (n - 1) / 2 : p1->before - n / 2;
+		if (*a + n - 1 > sp->last)
+			*a = sp->last - n + 1;
+		if (*a < sp->first)
+			*a = sp->first;
+		*b = *a + n - 1;
+		break;
+	}
+	if (*a < sp->first)
+		*a = sp->first;
+	if (*b > sp->last)
+		*b = sp->last;
+}
+
+int
+journal_history(struct journal *j, const char *target, enum journal_kind kind,
+    const struct jref *r1, const struct jref *r2, int limit, journal_msg_cb *cb, void *arg)
+{
+	char t[JOURNAL_TARGET_MAX + 1];
+	struct pos p1 = { 0 }, p2 = { 0 };
+	struct span sp;
+	int64_t a, b;
+	int have1 = r1 != NULL && r1->type != JREF_NONE;
+
+	if (fold(target, t, JOURNAL_TARGET_MAX) < 0 || kind < JOURNAL_LATEST ||
+	    kind > JOURNAL_AROUND || (!have1 && kind != JOURNAL_LATEST) ||
+	    (kind == JOURNAL_BETWEEN && (r2 == NULL || r2->type == JREF_NONE))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (get_span(j, t, &sp) < 0)
+		return -1;
+	if (have1 && resolve(j, t, &sp, r1, &p1) < 0)
+		return -1;
+	if (kind == JOURNAL_BETWEEN && resolve(j, t, &sp, r2, &p2) < 0)
+		return -1;
+	if (limit <= 0)
+		return 0;
+	window(kind, &sp, &p1, &p2, have1, limit, &a, &b);
+	return emit_range(j, t, a, b, cb, arg);
+}
+
+/* --- accounts ----------------------------------------------------------------------------- */
+
+int
+journal_account_create(struct journal *j, const char *name, const char *password)
+{
+	char n[NAME_MAX_LEN + 1], h[crypto_pwhash_STRBYTES];
+	sqlite3_stmt *s = st(j, S_ACC_INS);
+	int rc;
+
+	if (fold(name, n, NAME_MAX_LEN) < 0 || password == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (crypto_pwhash_str(h, password, strlen(password), j->pw_ops, j->pw_mem) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, n, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, h, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, j->now(j->now_arg));
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sodium_memzero(h, sizeof h);
+	if (rc == SQLITE_CONSTRAINT) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rc == SQLITE_DONE ? 0 : eio();
+}
+
+int
+journal_account_verify(struct journal *j, const char *name, const char *password)
+{
+	char n[NAME_MAX_LEN + 1], h[crypto_pwhash_STRBYTES];
+	sqlite3_stmt *s = st(j, S_ACC_GET);
+	int rc, found = 0;
+
+	if (password == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fold(name, n, NAME_MAX_LEN) == 0) {
+		sqlite3_bind_text(s, 1, n, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) < (int)sizeof h) {
+			memcpy(h, sqlite3_column_text(s, 0), sqlite3_column_bytes(s, 0) + 1);
+			found = 1;
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return eio();
+	}
+	if (!found) {	/* spend the same work, so timing does not tell which names exist */
+		if (j->dummy_hash[0] == '\0' && crypto_pwhash_str(j->dummy_hash, "x", 1,
+		    j->pw_ops, j->pw_mem) != 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		memcpy(h, j->dummy_hash, sizeof h);
+	}
+	rc = crypto_pwhash_str_verify(h, password, strlen(password)) == 0;
+	return found && rc;
+}
+
+/* --- sessions ----------------------------------------------------------------------------- */
+
+static void
+bind_blob(sqlite3_stmt *s, int i, const void *data, size_t len)
+{
+	if (len == 0)
+		sqlite3_bind_zeroblob(s, i, 0);
+	else
+		sqlite3_bind_blob64(s, i, data, len, SQLITE_STATIC);
+}
+
+/* A retry of event (u, seq): 1 if identical to what is journaled, else -1 EEXIST/EIO. */
+static int
+same_event(struct journal *j, const char *u, int64_t seq, int kind, const void *data,
+    size_t len)
+{
+	sqlite3_stmt *s = st(j, S_EV_GET);
+	int rc, same = 0;
+
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(s, 0) == kind &&
+		    (size_t)sqlite3_column_bytes(s, 1) == len &&
+		    (len == 0 || memcmp(sqlite3_column_blob(s, 1), data, len) == 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return eio();
+	if (!same) {
+		errno = EEXIST;
+		return -1;
+	}
+	return 1;
+}
+
+int
+journal_session_append(struct journal *j, const char *user, int64_t seq, int kind,
+    const void *data, size_t len)
+{
+	char u[NAME_MAX_LEN + 1];
+	sqlite3_stmt *s = st(j, S_EV_LAST);
+	int64_t last = 0;
+	int rc;
+
+	if (fold(user, u, NAME_MAX_LEN) < 0 || seq < 1 || (data == NULL && len != 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		last = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return eio();
+	if (seq <= last)
+		return same_event(j, u, seq, kind, data, len);
+	if (seq != last + 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	s = st(j, S_EV_INS);
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_int(s, 3, kind);
+	bind_blob(s, 4, data, len);
+	return exec_st(j, S_EV_INS);
+}
+
+int
+journal_session_snapshot(struct journal *j, const char *user, int64_t seq, const void *data,
+    size_t len)
+{
+	char u[NAME_MAX_LEN + 1];
+	sqlite3_stmt *s = st(j, S_SNAP_PUT);
+
+	if (fold(user, u, NAME_MAX_LEN) < 0 || seq < 0 || (data == NULL && len != 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	bind_blob(s, 3, data, len);
+	return exec_st(j, S_SNAP_PUT);
+}
+
+int64_t
+journal_session_load(struct journal *j, const char *user, journal_snap_cb *snap,
+    journal_event_cb *ev, void *arg)
+{
+	char u[NAME_MAX_LEN + 1];
+	sqlite3_stmt *s = st(j, S_SNAP_GET);
+	int64_t last = 0;
+	int rc, stop = 0;
+
+	if (fold(user, u, NAME_MAX_LEN) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		stop = snap(arg, last, sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return eio();
+	s = st(j, S_EV_AFTER);
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, last);
+	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		stop = ev(arg, last, sqlite3_column_int(s, 1), sqlite3_column_blob(s, 2),
+		    sqlite3_column_bytes(s, 2));
+	}
+	sqlite3_reset(s);
+	if (stop) {
+		errno = ECANCELED;
+		return -1;
+	}
+	return rc == SQLITE_DONE ? last : eio();
+}
