@@ -16,12 +16,17 @@
 #define SCHEMA_VERSION 1
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
+#define INDEX_EVERY 65536	/* default tail size that triggers an index flush */
 #define NAME_MAX_LEN 64		/* account and session user names */
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lower case */
 
+/* The commit path appends to `messages` only (append-only B-tree: few pages per commit). The
+ * per-target index and the dedupe index are derived from it and brought up to date in bulk
+ * every `index_every` messages (and at close); the messages after meta.indexed_upto (the
+ * tail) are indexed in memory, rebuilt from `messages` at open. See docs/journal.md. */
 static const char schema_sql[] =
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE messages("
 	" id INTEGER PRIMARY KEY,"	/* global journal order, contiguous from 1 */
 	" ts_ms INTEGER NOT NULL,"	/* strictly increasing per target */
@@ -32,8 +37,12 @@ static const char schema_sql[] =
 	" account TEXT,"
 	" tags TEXT,"
 	" text TEXT NOT NULL,"
-	" dedupe TEXT UNIQUE);"
-	"CREATE UNIQUE INDEX messages_target_seq ON messages(target, chan_seq);"
+	" dedupe TEXT);"		/* the sender's id, unique when not NULL */
+	"CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
+	" id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, PRIMARY KEY(target, chan_seq))"
+	" WITHOUT ROWID;"
+	"CREATE TABLE dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO meta VALUES ('indexed_upto', 0);"
 	"CREATE TABLE accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
 	" created_ms INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE session_events(user TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -44,8 +53,9 @@ static const char schema_sql[] =
 #define MSG_COLS "id, ts_ms, target, chan_seq, cmd, source, account, tags, text"
 enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
-	S_RANGE, S_SCAN, S_LAST, S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS,
-	S_EV_AFTER, S_SNAP_GET, S_SNAP_PUT, S_N
+	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
+	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
+	S_SNAP_PUT, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -53,16 +63,28 @@ static const char *const st_sql[S_N] = {
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO messages(id, ts_ms, target, chan_seq, cmd, source, account,"
 	    " tags, text, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_DEDUPE] = "SELECT id, ts_ms, chan_seq FROM messages WHERE dedupe = ?1",
-	[S_TLAST] = "SELECT chan_seq, ts_ms FROM messages WHERE target = ?1"
+	[S_DEDUPE] = "SELECT id FROM dedupe WHERE key = ?1",
+	[S_TLAST] = "SELECT chan_seq, ts_ms FROM chan_index WHERE target = ?1"
 	    " ORDER BY chan_seq DESC LIMIT 1",
-	[S_TFIRST] = "SELECT chan_seq FROM messages WHERE target = ?1 ORDER BY chan_seq LIMIT 1",
+	[S_TFIRST] = "SELECT chan_seq FROM chan_index WHERE target = ?1"
+	    " ORDER BY chan_seq LIMIT 1",
 	[S_BYID] = "SELECT target, chan_seq, ts_ms FROM messages WHERE id = ?1",
-	[S_TSAT] = "SELECT ts_ms FROM messages WHERE target = ?1 AND chan_seq = ?2",
-	[S_RANGE] = "SELECT " MSG_COLS " FROM messages WHERE target = ?1"
-	    " AND chan_seq BETWEEN ?2 AND ?3 ORDER BY chan_seq",
+	[S_TSAT] = "SELECT ts_ms FROM chan_index WHERE target = ?1 AND chan_seq = ?2",
+	[S_RANGE] = "SELECT m.id, m.ts_ms, m.target, m.chan_seq, m.cmd, m.source, m.account,"
+	    " m.tags, m.text FROM chan_index c JOIN messages m ON m.id = c.id"
+	    " WHERE c.target = ?1 AND c.chan_seq BETWEEN ?2 AND ?3 ORDER BY c.chan_seq",
+	[S_ROW] = "SELECT " MSG_COLS " FROM messages WHERE id = ?1",
 	[S_SCAN] = "SELECT " MSG_COLS " FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[S_LAST] = "SELECT id, ts_ms FROM messages ORDER BY id DESC LIMIT 1",
+	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe FROM messages WHERE id > ?1"
+	    " ORDER BY id",
+	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id, ts_ms)"
+	    " SELECT target, chan_seq, id, ts_ms FROM messages WHERE id > ?1"
+	    " ORDER BY target, chan_seq",
+	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
+	    " WHERE id > ?1 AND dedupe IS NOT NULL ORDER BY dedupe",
+	[S_MARK_SET] = "UPDATE meta SET value = ?1 WHERE key = 'indexed_upto'",
+	[S_MARK_GET] = "SELECT value FROM meta WHERE key = 'indexed_upto'",
 	[S_ACC_INS] = "INSERT INTO accounts(name, hash, created_ms) VALUES (?1, ?2, ?3)",
 	[S_ACC_GET] = "SELECT hash FROM accounts WHERE name = ?1",
 	[S_EV_LAST] = "SELECT seq FROM session_events WHERE user = ?1 ORDER BY seq DESC LIMIT 1",
@@ -76,22 +98,41 @@ static const char *const st_sql[S_N] = {
 	    " WHERE excluded.seq >= session_snapshots.seq",
 };
 
-/* Per-target counters, a cache of what the journal holds (committed or in the open
- * transaction): dropped whenever a transaction fails, reloaded on demand. */
+/* A tail message of a target: chan_seq base_seq + 1 + its index in the tail array. */
+struct tent {
+	int64_t id, ts;
+};
+
+/* Per-target counters and tail index (committed or in the open transaction). An entry with
+ * a tail is kept until the next index flush; without one it is a cache, reloaded on demand. */
 struct tgt {
 	char *name;		/* NULL: free slot */
+	int64_t base_seq;	/* the last chan_seq in chan_index */
 	int64_t last_seq;
 	int64_t last_ts;
+	struct tent *tail;	/* last_seq - base_seq entries */
+	size_t tailcap;
+};
+
+/* The tail's dedupe keys. */
+struct dkey {
+	char *key;		/* NULL: free slot */
+	uint64_t hash;
+	int64_t id;
 };
 
 struct journal {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_N];
 	int64_t next_id;	/* id of the next new message */
+	int64_t indexed;	/* meta.indexed_upto: ids above are indexed in memory only */
+	int64_t index_every;	/* flush the tail index when it holds this many messages */
 	int64_t last_ts;	/* the largest ts_ms journaled: timestamps never go below it */
 	char prefix[PREFIX_LEN + 1];
 	struct tgt *tmap;
 	size_t tcap, tlen;
+	struct dkey *dmap;
+	size_t dcap, dlen;
 	unsigned long long pw_ops;
 	size_t pw_mem;
 	char dummy_hash[crypto_pwhash_STRBYTES];	/* verify's work for unknown accounts */
@@ -276,7 +317,7 @@ journal_dm_target(const char *a, const char *b, char *buf, size_t size)
 	return 0;
 }
 
-/* --- the target cache --------------------------------------------------------------------- */
+/* --- the in-memory tables: targets and tail dedupe keys ------------------------------------ */
 
 static uint64_t
 hash(const char *s)
@@ -285,14 +326,18 @@ hash(const char *s)
 
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
+	h ^= h >> 29;	/* FNV-1a's low bits mix poorly: fold the high ones in */
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
 }
 
 static void
 tmap_clear(struct journal *j)
 {
-	for (size_t i = 0; i < j->tcap; i++)
+	for (size_t i = 0; i < j->tcap; i++) {
 		free(j->tmap[i].name);
+		free(j->tmap[i].tail);
+	}
 	memset(j->tmap, 0, j->tcap * sizeof *j->tmap);
 	j->tlen = 0;
 }
@@ -324,59 +369,216 @@ tmap_grow(struct journal *j)
 	return 0;
 }
 
-/* The counters of folded target t, loaded from the journal on a miss. NULL on error. */
+/* The entry of folded target t; *fresh = 1 if it was just created (all zero). */
 static struct tgt *
-tmap_get(struct journal *j, const char *t)
+tmap_put(struct journal *j, const char *t, int *fresh)
 {
 	struct tgt *e = tmap_slot(j->tmap, j->tcap, t);
-	sqlite3_stmt *s;
-	int rc;
 
+	*fresh = 0;
 	if (e->name != NULL)
 		return e;
-	if (j->tlen >= TMAP_MAX)
-		tmap_clear(j);
 	if ((j->tlen + 1) * 2 > j->tcap) {
 		if (tmap_grow(j) < 0)
 			return NULL;
 		e = tmap_slot(j->tmap, j->tcap, t);
 	}
+	if ((e->name = strdup(t)) == NULL)
+		return NULL;
+	j->tlen++;
+	*fresh = 1;
+	return e;
+}
+
+/* The counters of folded target t, loaded from chan_index on a miss. NULL on error. */
+static struct tgt *
+tmap_get(struct journal *j, const char *t)
+{
+	sqlite3_stmt *s;
+	struct tgt *e;
+	int rc, fresh;
+
+	if ((e = tmap_put(j, t, &fresh)) == NULL || !fresh)
+		return e;
 	s = st(j, S_TLAST);
 	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		e->last_seq = sqlite3_column_int64(s, 0);
+		e->base_seq = e->last_seq = sqlite3_column_int64(s, 0);
 		e->last_ts = sqlite3_column_int64(s, 1);
-	} else {
-		e->last_seq = e->last_ts = 0;
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		eio();
 		return NULL;
 	}
-	if ((e->name = strdup(t)) == NULL)
-		return NULL;
-	j->tlen++;
 	return e;
 }
 
-/* Reload the global counters from the journal (at open, and after a failed transaction). */
+/* Append (id, ts) as chan_seq last_seq + 1 of e. */
+static int
+tail_push(struct tgt *e, int64_t id, int64_t ts)
+{
+	size_t n = (size_t)(e->last_seq - e->base_seq);
+
+	if (n == e->tailcap) {
+		size_t ncap = e->tailcap ? e->tailcap * 2 : 16;
+		struct tent *nt = realloc(e->tail, ncap * sizeof *nt);
+		if (nt == NULL)
+			return -1;
+		e->tail = nt;
+		e->tailcap = ncap;
+	}
+	e->tail[n].id = id;
+	e->tail[n].ts = ts;
+	e->last_seq++;
+	e->last_ts = ts;
+	return 0;
+}
+
+static void
+dmap_clear(struct journal *j)
+{
+	for (size_t i = 0; i < j->dcap; i++)
+		free(j->dmap[i].key);
+	memset(j->dmap, 0, j->dcap * sizeof *j->dmap);
+	j->dlen = 0;
+}
+
+static struct dkey *
+dmap_slot(struct dkey *v, size_t cap, const char *key, uint64_t h)
+{
+	size_t i = h & (cap - 1);
+
+	while (v[i].key != NULL && (v[i].hash != h || strcmp(v[i].key, key) != 0))
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+/* The id of a tail message by dedupe key, or 0. */
+static int64_t
+dmap_get(struct journal *j, const char *key)
+{
+	struct dkey *d = dmap_slot(j->dmap, j->dcap, key, hash(key));
+
+	return d->key != NULL ? d->id : 0;
+}
+
+static int
+dmap_put(struct journal *j, const char *key, int64_t id)
+{
+	struct dkey *d;
+
+	if ((j->dlen + 1) * 2 > j->dcap) {
+		size_t ncap = j->dcap * 2;
+		struct dkey *nv = calloc(ncap, sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		for (size_t i = 0; i < j->dcap; i++)
+			if (j->dmap[i].key != NULL)
+				*dmap_slot(nv, ncap, j->dmap[i].key, j->dmap[i].hash) = j->dmap[i];
+		free(j->dmap);
+		j->dmap = nv;
+		j->dcap = ncap;
+	}
+	d = dmap_slot(j->dmap, j->dcap, key, hash(key));
+	if ((d->key = strdup(key)) == NULL)
+		return -1;
+	d->hash = hash(key);
+	d->id = id;
+	j->dlen++;
+	return 0;
+}
+
+/* Index one tail message in memory (at open, from the messages table). */
+static int
+tail_add(struct journal *j, int64_t id, int64_t ts, const char *t, int64_t seq,
+    const char *key)
+{
+	struct tgt *e;
+	int fresh;
+
+	if ((e = tmap_put(j, t, &fresh)) == NULL)
+		return -1;
+	if (fresh)
+		e->base_seq = e->last_seq = seq - 1;
+	if (seq != e->last_seq + 1) {	/* chan_seqs are contiguous: a broken journal */
+		errno = EIO;
+		return -1;
+	}
+	if (tail_push(e, id, ts) < 0 || (key != NULL && dmap_put(j, key, id) < 0))
+		return -1;
+	return 0;
+}
+
+/* (Re)load the counters and the tail index from the journal: at open, and after a failed
+ * transaction (whose in-memory effects are thus undone). */
 static int
 load_state(struct journal *j)
 {
 	sqlite3_stmt *s = st(j, S_LAST);
-	int rc = sqlite3_step(s);
+	int rc;
 
+	tmap_clear(j);
+	dmap_clear(j);
 	j->next_id = 1;
-	if (rc == SQLITE_ROW) {
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		j->next_id = sqlite3_column_int64(s, 0) + 1;
 		if (sqlite3_column_int64(s, 1) > j->last_ts)
 			j->last_ts = sqlite3_column_int64(s, 1);
 	}
 	sqlite3_reset(s);
-	tmap_clear(j);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : eio();
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return eio();
+	s = st(j, S_MARK_GET);
+	rc = sqlite3_step(s);
+	j->indexed = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+	sqlite3_reset(s);
+	if (j->indexed < 0)
+		return eio();
+	s = st(j, S_TAIL);
+	sqlite3_bind_int64(s, 1, j->indexed);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (tail_add(j, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+		    col_text(s, 2), sqlite3_column_int64(s, 3), col_text(s, 4)) < 0)
+			break;
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : eio();
+}
+
+int
+journal_flush_index(struct journal *j)
+{
+	int e;
+
+	if (j->indexed == j->next_id - 1)
+		return 0;
+	if (exec_st(j, S_BEGIN) < 0)
+		return -1;
+	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, j->indexed);
+	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
+	sqlite3_bind_int64(st(j, S_MARK_SET), 1, j->next_id - 1);
+	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_DUP) < 0 ||
+	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0) {
+		e = errno;
+		if (!sqlite3_get_autocommit(j->db))
+			exec_st(j, S_ROLLBACK);
+		errno = e;
+		return -1;
+	}
+	j->indexed = j->next_id - 1;
+	for (size_t i = 0; i < j->tcap; i++)
+		j->tmap[i].base_seq = j->tmap[i].last_seq;
+	dmap_clear(j);
+	if (j->tlen > TMAP_MAX)
+		tmap_clear(j);
+	return 0;
+}
+
+void
+journal_set_index_every(struct journal *j, int64_t n)
+{
+	j->index_every = n > 0 ? n : 1;
 }
 
 /* --- open and close ----------------------------------------------------------------------- */
@@ -461,10 +663,13 @@ journal_open(const char *path)
 	if ((j = calloc(1, sizeof *j)) == NULL)
 		return NULL;
 	j->tcap = 64;
+	j->dcap = 64;
+	j->index_every = INDEX_EVERY;
 	j->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 	j->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 	j->now = wall_ms;
-	if ((j->tmap = calloc(j->tcap, sizeof *j->tmap)) == NULL)
+	if ((j->tmap = calloc(j->tcap, sizeof *j->tmap)) == NULL ||
+	    (j->dmap = calloc(j->dcap, sizeof *j->dmap)) == NULL)
 		goto fail;
 	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -496,13 +701,18 @@ journal_close(struct journal *j)
 
 	if (j == NULL)
 		return 0;
+	if (j->st[S_N - 1] != NULL && j->tmap != NULL)
+		journal_flush_index(j);	/* best effort: the next open rebuilds the tail anyway */
 	for (int i = 0; i < S_N; i++)
 		sqlite3_finalize(j->st[i]);
 	if (j->db != NULL)
 		rc = sqlite3_close(j->db);
 	if (j->tmap != NULL)
 		tmap_clear(j);
+	if (j->dmap != NULL)
+		dmap_clear(j);
 	free(j->tmap);
+	free(j->dmap);
 	sodium_memzero(j, sizeof *j);
 	free(j);
 	return rc == SQLITE_OK ? 0 : eio();
@@ -546,21 +756,39 @@ valid_in(const struct jin *in)
 	    (in->dedupe == NULL || strlen(in->dedupe) <= JOURNAL_DEDUPE_MAX);
 }
 
-/* The original of a retried message, by its dedupe key. */
-static int
-find_dup(struct journal *j, const char *key, struct jout *out)
+/* The id of the journaled message with dedupe key `key`, 0 if none, -1 on error. */
+static int64_t
+dedupe_id(struct journal *j, const char *key)
 {
-	sqlite3_stmt *s = st(j, S_DEDUPE);
+	sqlite3_stmt *s;
+	int64_t id;
 	int rc;
 
+	if ((id = dmap_get(j, key)) != 0)
+		return id;
+	s = st(j, S_DEDUPE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
+	id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : eio();
+}
+
+/* Fill out with the original message `id` of a retry. */
+static int
+fill_dup(struct journal *j, int64_t id, struct jout *out)
+{
+	sqlite3_stmt *s = st(j, S_BYID);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(s, 0);
-		out->ts_ms = sqlite3_column_int64(s, 1);
-		out->chan_seq = sqlite3_column_int64(s, 2);
+		out->id = id;
+		out->chan_seq = sqlite3_column_int64(s, 1);
+		out->ts_ms = sqlite3_column_int64(s, 2);
 		out->dup = 1;
-		journal_msgid(j, out->id, out->msgid);
+		journal_msgid(j, id, out->msgid);
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : eio();
@@ -572,9 +800,11 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 	char t[JOURNAL_TARGET_MAX + 1];
 	sqlite3_stmt *s = st(j, S_INSERT);
 	struct tgt *e;
-	int64_t ts;
+	int64_t ts, id;
 	int rc;
 
+	if (in->dedupe != NULL && (id = dedupe_id(j, in->dedupe)) != 0)
+		return id < 0 ? -1 : fill_dup(j, id, out);
 	fold(in->target, t, JOURNAL_TARGET_MAX);
 	if ((e = tmap_get(j, t)) == NULL)
 		return -1;
@@ -593,17 +823,16 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 	sqlite3_bind_text(s, 10, in->dedupe, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	if (rc == SQLITE_CONSTRAINT && in->dedupe != NULL &&
-	    sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_UNIQUE)
-		return find_dup(j, in->dedupe, out);	/* the statement alone was undone */
 	if (rc != SQLITE_DONE)
 		return eio();
+	if (tail_push(e, j->next_id, ts) < 0 ||
+	    (in->dedupe != NULL && dmap_put(j, in->dedupe, j->next_id) < 0))
+		return -1;
 	out->id = j->next_id++;
 	out->ts_ms = ts;
-	out->chan_seq = ++e->last_seq;
+	out->chan_seq = e->last_seq;
 	out->dup = 0;
 	journal_msgid(j, out->id, out->msgid);
-	e->last_ts = ts;
 	j->last_ts = ts;
 	return 0;
 }
@@ -630,6 +859,8 @@ journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *o
 			goto fail;
 	if (exec_st(j, S_COMMIT) < 0)
 		goto fail;
+	if (j->next_id - 1 - j->indexed >= j->index_every)
+		journal_flush_index(j);	/* on failure, the next append tries again */
 	return 0;
 fail:
 	e = errno;
@@ -642,9 +873,10 @@ fail:
 
 /* --- queries ------------------------------------------------------------------------------ */
 
-/* Call cb for each row of a statement selecting MSG_COLS; reset it. Count or -1. */
+/* Call cb for each row of a statement selecting MSG_COLS; reset it. Count or -1; *stop is
+ * set when the callback asked to stop. */
 static int
-emit_rows(struct journal *j, sqlite3_stmt *s, journal_msg_cb *cb, void *arg)
+emit_rows(struct journal *j, sqlite3_stmt *s, journal_msg_cb *cb, void *arg, int *stop)
 {
 	struct jmsg m;
 	int rc, n = 0;
@@ -662,6 +894,7 @@ emit_rows(struct journal *j, sqlite3_stmt *s, journal_msg_cb *cb, void *arg)
 		journal_msgid(j, m.id, m.msgid);
 		n++;
 		if (cb(arg, &m) != 0) {
+			*stop = 1;
 			rc = SQLITE_DONE;
 			break;
 		}
@@ -670,19 +903,36 @@ emit_rows(struct journal *j, sqlite3_stmt *s, journal_msg_cb *cb, void *arg)
 	return rc == SQLITE_DONE ? n : eio();
 }
 
-/* Messages of folded target t with chan_seq in [a, b]. */
+/* Messages of folded target t with chan_seq in [a, b]: the indexed part from chan_index,
+ * the tail by id from memory. */
 static int
 emit_range(struct journal *j, const char *t, int64_t a, int64_t b, journal_msg_cb *cb,
     void *arg)
 {
-	sqlite3_stmt *s = st(j, S_RANGE);
+	struct tgt *e = tmap_get(j, t);
+	sqlite3_stmt *s;
+	int n = 0, k, stop = 0;
 
-	if (a > b)
-		return 0;
-	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, a);
-	sqlite3_bind_int64(s, 3, b);
-	return emit_rows(j, s, cb, arg);
+	if (e == NULL)
+		return -1;
+	if (b > e->last_seq)
+		b = e->last_seq;
+	if (a <= e->base_seq && a <= b) {
+		s = st(j, S_RANGE);
+		sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, a);
+		sqlite3_bind_int64(s, 3, b < e->base_seq ? b : e->base_seq);
+		if ((n = emit_rows(j, s, cb, arg, &stop)) < 0)
+			return -1;
+	}
+	for (int64_t seq = a > e->base_seq ? a : e->base_seq + 1; !stop && seq <= b; seq++) {
+		s = st(j, S_ROW);
+		sqlite3_bind_int64(s, 1, e->tail[seq - e->base_seq - 1].id);
+		if ((k = emit_rows(j, s, cb, arg, &stop)) != 1)
+			return k < 0 ? -1 : eio();
+		n++;
+	}
+	return n;
 }
 
 int64_t
@@ -717,10 +967,11 @@ int
 journal_scan(struct journal *j, int64_t after_id, int64_t limit, journal_msg_cb *cb, void *arg)
 {
 	sqlite3_stmt *s = st(j, S_SCAN);
+	int stop = 0;
 
 	sqlite3_bind_int64(s, 1, after_id);
 	sqlite3_bind_int64(s, 2, limit < 0 ? -1 : limit);
-	return emit_rows(j, s, cb, arg);
+	return emit_rows(j, s, cb, arg, &stop);
 }
 
 /* ts_ms of the message at (t, seq), or -1 EIO if there is none. */
@@ -728,8 +979,13 @@ static int64_t
 ts_at(struct journal *j, const char *t, int64_t seq)
 {
 	sqlite3_stmt *s = st(j, S_TSAT);
+	struct tgt *e = tmap_get(j, t);
 	int64_t ts = -1;
 
+	if (e == NULL)
+		return -1;
+	if (seq > e->base_seq && seq <= e->last_seq)
+		return e->tail[seq - e->base_seq - 1].ts;
 	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, seq);
 	if (sqlite3_step(s) == SQLITE_ROW)
@@ -755,7 +1011,7 @@ get_span(struct journal *j, const char *t, struct span *sp)
 	sp->last = e->last_seq;
 	sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	sp->first = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1;
+	sp->first = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : e->base_seq + 1;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : eio();
 }

@@ -61,7 +61,8 @@ struct jmsg {
 	char msgid[JOURNAL_MSGID_MAX];
 };
 
-/* Return 0 to go on, anything else to stop the iteration (no error). */
+/* Return 0 to go on, anything else to stop the iteration (no error). A callback must not
+ * call the journal. */
 typedef int journal_msg_cb(void *arg, const struct jmsg *m);
 
 enum journal_kind {
@@ -104,6 +105,11 @@ int journal_since(struct journal *, const char *target, int64_t after_seq, int l
 /* Replay in journal order: messages with id > after_id, at most limit (< 0: all). */
 int journal_scan(struct journal *, int64_t after_id, int64_t limit, journal_msg_cb *cb,
     void *arg);
+/* Bring the on-disk indexes (per target, dedupe) up to date with the journal: one
+ * transaction. journal_append does it every `n` messages (default 65536) and journal_close
+ * does it too; the storage worker may call it when idle. 0 or -1. */
+int journal_flush_index(struct journal *);
+void journal_set_index_every(struct journal *, int64_t n);
 /* The last chan_seq of target (0 if none), or -1. */
 int64_t journal_last_seq(struct journal *, const char *target);
 /* The last global id (0 if the journal is empty). */

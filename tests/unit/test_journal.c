@@ -20,6 +20,10 @@
 
 #include "../../chatd/journal.h"
 
+/* Tail size that triggers an index flush: the suite runs twice, with every message in the
+ * memory tail (large) and with the on-disk indexes flushed every few messages (small). */
+static int64_t index_every = 65536;
+
 struct fx {
 	char dir[64];
 	char path[96];
@@ -41,6 +45,7 @@ reopen(struct fx *f)
 	f->j = journal_open(f->path);
 	assert_non_null(f->j);
 	journal_set_clock(f->j, fake_now, f);
+	journal_set_index_every(f->j, index_every);
 	journal_set_pwhash_limits(f->j, crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
 	return f->j;
 }
@@ -729,6 +734,7 @@ crash_child(const char *path, int wfd, int64_t first)
 
 	if (j == NULL)
 		_exit(2);
+	journal_set_index_every(j, 97);	/* index flushes get killed too */
 	for (int t = 0; t < CRASH_TARGETS; t++)
 		snprintf(tg[t], sizeof tg[t], "#t%d", t);
 	for (int64_t b = first;; b++) {
@@ -854,5 +860,12 @@ main(void)
 		T_(test_sessions),
 		T_(test_crash_kill9),
 	};
-	return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+	int failed;
+
+	index_every = 65536;
+	failed = cmocka_run_group_tests_name("journal, memory tail", tests, NULL, NULL);
+	index_every = 3;
+	failed += cmocka_run_group_tests_name("journal, indexes flushed every 3", tests, NULL,
+	    NULL);
+	return failed;
 }
