@@ -154,6 +154,7 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) -s all $(BENCH_BINS)
 	scripts/bench-restart
+	scripts/bench-journal
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/letitcrash \

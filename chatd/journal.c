@@ -16,7 +16,7 @@
 #define SCHEMA_VERSION 1
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
-#define INDEX_EVERY 65536	/* default tail size that triggers an index flush */
+#define INDEX_EVERY 16384	/* default tail size that triggers an index flush */
 #define NAME_MAX_LEN 64		/* account and session user names */
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lower case */

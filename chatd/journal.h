@@ -106,7 +106,7 @@ int journal_since(struct journal *, const char *target, int64_t after_seq, int l
 int journal_scan(struct journal *, int64_t after_id, int64_t limit, journal_msg_cb *cb,
     void *arg);
 /* Bring the on-disk indexes (per target, dedupe) up to date with the journal: one
- * transaction. journal_append does it every `n` messages (default 65536) and journal_close
+ * transaction. journal_append does it every `n` messages (default 16384) and journal_close
  * does it too; the storage worker may call it when idle. 0 or -1. */
 int journal_flush_index(struct journal *);
 void journal_set_index_every(struct journal *, int64_t n);
