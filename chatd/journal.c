@@ -39,8 +39,9 @@ static const char schema_sql[] =
 	" text TEXT NOT NULL,"
 	" dedupe TEXT);"		/* the sender's id, unique when not NULL */
 	"CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
-	" id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, PRIMARY KEY(target, chan_seq))"
-	" WITHOUT ROWID;"
+	" id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
+	/* the key itself, not a hash: senders' keys share prefixes, so lookups and the bulk
+	 * inserts of a flush stay on few pages */
 	"CREATE TABLE dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT INTO meta VALUES ('indexed_upto', 0);"
 	"CREATE TABLE accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
@@ -55,7 +56,7 @@ enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_N
+	S_SNAP_PUT, S_DKEY, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -64,12 +65,14 @@ static const char *const st_sql[S_N] = {
 	[S_INSERT] = "INSERT INTO messages(id, ts_ms, target, chan_seq, cmd, source, account,"
 	    " tags, text, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_DEDUPE] = "SELECT id FROM dedupe WHERE key = ?1",
-	[S_TLAST] = "SELECT chan_seq, ts_ms FROM chan_index WHERE target = ?1"
-	    " ORDER BY chan_seq DESC LIMIT 1",
+	[S_DKEY] = "SELECT dedupe FROM messages WHERE id = ?1",
+	[S_TLAST] = "SELECT c.chan_seq, m.ts_ms FROM chan_index c JOIN messages m ON m.id = c.id"
+	    " WHERE c.target = ?1 ORDER BY c.chan_seq DESC LIMIT 1",
 	[S_TFIRST] = "SELECT chan_seq FROM chan_index WHERE target = ?1"
 	    " ORDER BY chan_seq LIMIT 1",
 	[S_BYID] = "SELECT target, chan_seq, ts_ms FROM messages WHERE id = ?1",
-	[S_TSAT] = "SELECT ts_ms FROM chan_index WHERE target = ?1 AND chan_seq = ?2",
+	[S_TSAT] = "SELECT m.ts_ms FROM chan_index c JOIN messages m ON m.id = c.id"
+	    " WHERE c.target = ?1 AND c.chan_seq = ?2",
 	[S_RANGE] = "SELECT m.id, m.ts_ms, m.target, m.chan_seq, m.cmd, m.source, m.account,"
 	    " m.tags, m.text FROM chan_index c JOIN messages m ON m.id = c.id"
 	    " WHERE c.target = ?1 AND c.chan_seq BETWEEN ?2 AND ?3 ORDER BY c.chan_seq",
@@ -78,9 +81,8 @@ static const char *const st_sql[S_N] = {
 	[S_LAST] = "SELECT id, ts_ms FROM messages ORDER BY id DESC LIMIT 1",
 	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe FROM messages WHERE id > ?1"
 	    " ORDER BY id",
-	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id, ts_ms)"
-	    " SELECT target, chan_seq, id, ts_ms FROM messages WHERE id > ?1"
-	    " ORDER BY target, chan_seq",
+	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id)"
+	    " SELECT target, chan_seq, id FROM messages WHERE id > ?1 ORDER BY target, chan_seq",
 	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
 	    " WHERE id > ?1 AND dedupe IS NOT NULL ORDER BY dedupe",
 	[S_MARK_SET] = "UPDATE meta SET value = ?1 WHERE key = 'indexed_upto'",
@@ -114,11 +116,10 @@ struct tgt {
 	size_t tailcap;
 };
 
-/* The tail's dedupe keys. */
+/* The tail's dedupe keys, by hash; the key itself is checked in messages. */
 struct dkey {
-	char *key;		/* NULL: free slot */
 	uint64_t hash;
-	int64_t id;
+	int64_t id;		/* 0: free slot */
 };
 
 struct journal {
@@ -439,53 +440,66 @@ tail_push(struct tgt *e, int64_t id, int64_t ts)
 static void
 dmap_clear(struct journal *j)
 {
-	for (size_t i = 0; i < j->dcap; i++)
-		free(j->dmap[i].key);
 	memset(j->dmap, 0, j->dcap * sizeof *j->dmap);
 	j->dlen = 0;
 }
 
-static struct dkey *
-dmap_slot(struct dkey *v, size_t cap, const char *key, uint64_t h)
+/* Is `key` the dedupe key of message id? 1, 0, or -1 EIO. */
+static int
+key_is(struct journal *j, int64_t id, const char *key)
 {
-	size_t i = h & (cap - 1);
+	sqlite3_stmt *s = st(j, S_DKEY);
+	int rc, same = 0;
 
-	while (v[i].key != NULL && (v[i].hash != h || strcmp(v[i].key, key) != 0))
-		i = (i + 1) & (cap - 1);
-	return &v[i];
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		same = col_text(s, 0) != NULL && strcmp(col_text(s, 0), key) == 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? same : eio();
 }
 
-/* The id of a tail message by dedupe key, or 0. */
+/* The id of a tail message by dedupe key, 0 if none, or -1. */
 static int64_t
 dmap_get(struct journal *j, const char *key)
 {
-	struct dkey *d = dmap_slot(j->dmap, j->dcap, key, hash(key));
+	uint64_t h = hash(key);
+	size_t i = h & (j->dcap - 1);
+	int r;
 
-	return d->key != NULL ? d->id : 0;
+	for (; j->dmap[i].id != 0; i = (i + 1) & (j->dcap - 1))
+		if (j->dmap[i].hash == h && (r = key_is(j, j->dmap[i].id, key)) != 0)
+			return r < 0 ? -1 : j->dmap[i].id;
+	return 0;
+}
+
+static void
+dmap_insert(struct dkey *v, size_t cap, uint64_t h, int64_t id)
+{
+	size_t i = h & (cap - 1);
+
+	while (v[i].id != 0)
+		i = (i + 1) & (cap - 1);
+	v[i].hash = h;
+	v[i].id = id;
 }
 
 static int
 dmap_put(struct journal *j, const char *key, int64_t id)
 {
-	struct dkey *d;
-
 	if ((j->dlen + 1) * 2 > j->dcap) {
 		size_t ncap = j->dcap * 2;
 		struct dkey *nv = calloc(ncap, sizeof *nv);
 		if (nv == NULL)
 			return -1;
 		for (size_t i = 0; i < j->dcap; i++)
-			if (j->dmap[i].key != NULL)
-				*dmap_slot(nv, ncap, j->dmap[i].key, j->dmap[i].hash) = j->dmap[i];
+			if (j->dmap[i].id != 0)
+				dmap_insert(nv, ncap, j->dmap[i].hash, j->dmap[i].id);
 		free(j->dmap);
 		j->dmap = nv;
 		j->dcap = ncap;
 	}
-	d = dmap_slot(j->dmap, j->dcap, key, hash(key));
-	if ((d->key = strdup(key)) == NULL)
-		return -1;
-	d->hash = hash(key);
-	d->id = id;
+	dmap_insert(j->dmap, j->dcap, hash(key), id);
 	j->dlen++;
 	return 0;
 }
@@ -630,7 +644,7 @@ setup_db(struct journal *j)
 
 	sqlite3_busy_timeout(j->db, 2000);
 	if (sqlite3_exec(j->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
+	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
 	if (read_int(j->db, "PRAGMA user_version", &version) < 0)
 		return -1;
