@@ -16,7 +16,7 @@
 #define SCHEMA_VERSION 1
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
-#define INDEX_EVERY 16384	/* default tail size that triggers an index flush */
+#define INDEX_EVERY 262144	/* tail size that forces an index flush (memory bound) */
 #define NAME_MAX_LEN 64		/* account and session user names */
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lower case */
@@ -82,9 +82,10 @@ static const char *const st_sql[S_N] = {
 	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe FROM messages WHERE id > ?1"
 	    " ORDER BY id",
 	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id)"
-	    " SELECT target, chan_seq, id FROM messages WHERE id > ?1 ORDER BY target, chan_seq",
+	    " SELECT target, chan_seq, id FROM messages WHERE id > ?1 AND id <= ?2"
+	    " ORDER BY target, chan_seq",
 	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
-	    " WHERE id > ?1 AND dedupe IS NOT NULL ORDER BY dedupe",
+	    " WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL ORDER BY dedupe",
 	[S_MARK_SET] = "UPDATE meta SET value = ?1 WHERE key = 'indexed_upto'",
 	[S_MARK_GET] = "SELECT value FROM meta WHERE key = 'indexed_upto'",
 	[S_ACC_INS] = "INSERT INTO accounts(name, hash, created_ms) VALUES (?1, ?2, ?3)",
@@ -560,18 +561,57 @@ load_state(struct journal *j)
 	return rc == SQLITE_DONE ? 0 : eio();
 }
 
-int
-journal_flush_index(struct journal *j)
+/* After the indexes took every id <= upto: drop those from the memory tail. */
+static void
+tail_trim(struct journal *j, int64_t upto)
 {
+	struct dkey *old = j->dmap;
+
+	for (size_t i = 0; i < j->tcap; i++) {
+		struct tgt *e = &j->tmap[i];
+		size_t n = (size_t)(e->last_seq - e->base_seq), k = 0;
+
+		while (k < n && e->tail[k].id <= upto)
+			k++;
+		memmove(e->tail, e->tail + k, (n - k) * sizeof *e->tail);
+		e->base_seq += (int64_t)k;
+	}
+	if (upto == j->next_id - 1) {
+		dmap_clear(j);
+		if (j->tlen > TMAP_MAX)
+			tmap_clear(j);
+		return;
+	}
+	if ((j->dmap = calloc(j->dcap, sizeof *j->dmap)) == NULL) {
+		j->dmap = old;	/* stale entries are harmless: every hit is checked */
+		return;
+	}
+	j->dlen = 0;
+	for (size_t i = 0; i < j->dcap; i++)
+		if (old[i].id > upto) {
+			dmap_insert(j->dmap, j->dcap, old[i].hash, old[i].id);
+			j->dlen++;
+		}
+	free(old);
+}
+
+int
+journal_flush_index(struct journal *j, int64_t max)
+{
+	int64_t upto = j->next_id - 1;
 	int e;
 
-	if (j->indexed == j->next_id - 1)
+	if (max > 0 && upto - j->indexed > max)
+		upto = j->indexed + max;
+	if (upto == j->indexed)
 		return 0;
 	if (exec_st(j, S_BEGIN) < 0)
 		return -1;
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, j->indexed);
+	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
 	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
-	sqlite3_bind_int64(st(j, S_MARK_SET), 1, j->next_id - 1);
+	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 2, upto);
+	sqlite3_bind_int64(st(j, S_MARK_SET), 1, upto);
 	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_DUP) < 0 ||
 	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0) {
 		e = errno;
@@ -580,13 +620,15 @@ journal_flush_index(struct journal *j)
 		errno = e;
 		return -1;
 	}
-	j->indexed = j->next_id - 1;
-	for (size_t i = 0; i < j->tcap; i++)
-		j->tmap[i].base_seq = j->tmap[i].last_seq;
-	dmap_clear(j);
-	if (j->tlen > TMAP_MAX)
-		tmap_clear(j);
+	j->indexed = upto;
+	tail_trim(j, upto);
 	return 0;
+}
+
+int64_t
+journal_unindexed(const struct journal *j)
+{
+	return j->next_id - 1 - j->indexed;
 }
 
 void
@@ -716,7 +758,7 @@ journal_close(struct journal *j)
 	if (j == NULL)
 		return 0;
 	if (j->st[S_N - 1] != NULL && j->tmap != NULL)
-		journal_flush_index(j);	/* best effort: the next open rebuilds the tail anyway */
+		journal_flush_index(j, 0);	/* best effort: the next open rebuilds the tail */
 	for (int i = 0; i < S_N; i++)
 		sqlite3_finalize(j->st[i]);
 	if (j->db != NULL)
@@ -874,7 +916,7 @@ journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *o
 	if (exec_st(j, S_COMMIT) < 0)
 		goto fail;
 	if (j->next_id - 1 - j->indexed >= j->index_every)
-		journal_flush_index(j);	/* on failure, the next append tries again */
+		journal_flush_index(j, 0);	/* on failure, the next append tries again */
 	return 0;
 fail:
 	e = errno;

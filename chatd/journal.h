@@ -105,11 +105,17 @@ int journal_since(struct journal *, const char *target, int64_t after_seq, int l
 /* Replay in journal order: messages with id > after_id, at most limit (< 0: all). */
 int journal_scan(struct journal *, int64_t after_id, int64_t limit, journal_msg_cb *cb,
     void *arg);
-/* Bring the on-disk indexes (per target, dedupe) up to date with the journal: one
- * transaction. journal_append does it every `n` messages (default 16384) and journal_close
- * does it too; the storage worker may call it when idle. 0 or -1. */
-int journal_flush_index(struct journal *);
+/* Indexing. journal_append writes the messages table only; the per-target and dedupe
+ * indexes on disk are brought up to date from it by journal_flush_index, one transaction for
+ * at most `max` messages (<= 0: all), oldest first; until then the messages not yet indexed
+ * (the tail) are indexed in memory, rebuilt at open. The storage worker calls it when its
+ * loop is idle (e.g. max 4096 per idle turn); journal_append forces a whole flush when the
+ * tail reaches `n` messages (journal_set_index_every, default 262144) and journal_close
+ * flushes. Every query sees every committed message either way. 0 or -1. */
+int journal_flush_index(struct journal *, int64_t max);
 void journal_set_index_every(struct journal *, int64_t n);
+/* How many messages are not yet in the on-disk indexes. */
+int64_t journal_unindexed(const struct journal *);
 /* The last chan_seq of target (0 if none), or -1. */
 int64_t journal_last_seq(struct journal *, const char *target);
 /* The last global id (0 if the journal is empty). */

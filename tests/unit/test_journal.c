@@ -596,6 +596,47 @@ test_since_and_scan(void **state)
 	assert_int_equal(g.n, 8);
 }
 
+/* Partial index flushes: every query and retry is right at each step. */
+static void
+test_partial_flush(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[60];
+	struct jout out[60], again[60];
+	char keys[60][16];
+	struct jref star = { .type = JREF_NONE };
+
+	journal_set_index_every(f->j, 1000000);
+	for (int i = 0; i < 60; i++) {
+		snprintf(keys[i], sizeof keys[i], "s%d:%d", i % 4, i);
+		in[i] = msg(i % 3 ? "#x" : "#y", "m", keys[i]);
+	}
+	assert_int_equal(journal_append(f->j, in, 60, out), 0);
+	assert_int_equal(journal_unindexed(f->j), 60);
+	for (int step = 0; journal_unindexed(f->j) > 0; step++) {
+		struct got g = { 0 };
+		int64_t before = journal_unindexed(f->j);
+		assert_int_equal(journal_flush_index(f->j, 7), 0);
+		assert_int_equal(journal_unindexed(f->j), before > 7 ? before - 7 : 0);
+		assert_int_equal(journal_history(f->j, "#x", JOURNAL_LATEST, &star, NULL, 100,
+		    collect, &g), 40);
+		for (int i = 0; i < 40; i++)
+			assert_int_equal(g.seq[i], i + 1);
+		assert_int_equal(journal_append(f->j, in, 60, again), 0);
+		for (int i = 0; i < 60; i++) {
+			assert_true(again[i].dup);
+			assert_int_equal(again[i].id, out[i].id);
+			assert_int_equal(again[i].chan_seq, out[i].chan_seq);
+		}
+		if (step == 3)
+			reopen(f);	/* a clean restart in the middle flushes the rest */
+		journal_set_index_every(f->j, 1000000);
+	}
+	assert_int_equal(journal_last_id(f->j), 60);
+	assert_int_equal(journal_last_seq(f->j, "#y"), 20);
+	assert_int_equal(post(f, "#y", "new", "s9:9").chan_seq, 21);
+}
+
 /* --- accounts and sessions ---------------------------------------------------------------- */
 
 static void
@@ -746,6 +787,8 @@ crash_child(const char *path, int wfd, int64_t first)
 		}
 		if (journal_append(j, in, (size_t)r.n, out) != 0)
 			_exit(3);
+		if (b % 3 == 0 && journal_flush_index(j, 50) != 0)	/* as an idle worker does */
+			_exit(5);
 		r.first_id = out[0].id;
 		for (int i = 0; i < r.n; i++)
 			r.dups += out[i].dup;
@@ -855,6 +898,7 @@ main(void)
 		T_(test_history_around),
 		T_(test_history_errors_and_empty),
 		T_(test_since_and_scan),
+		T_(test_partial_flush),
 		T_(test_accounts),
 		T_(test_accounts_no_plaintext),
 		T_(test_sessions),
