@@ -573,7 +573,8 @@ tail_trim(struct journal *j, int64_t upto)
 
 		while (k < n && e->tail[k].id <= upto)
 			k++;
-		memmove(e->tail, e->tail + k, (n - k) * sizeof *e->tail);
+		if (k > 0 && k < n)
+			memmove(e->tail, e->tail + k, (n - k) * sizeof *e->tail);
 		e->base_seq += (int64_t)k;
 	}
 	if (upto == j->next_id - 1) {
