@@ -460,17 +460,18 @@ key_is(struct journal *j, int64_t id, const char *key)
 	return rc == SQLITE_ROW ? same : eio();
 }
 
-/* The id of a tail message by dedupe key, 0 if none, or -1. */
+/* The id of a tail message by dedupe key (hash h), 0 if none, or -1. When none, *slot is
+ * the free slot where the key goes (valid until the table changes). */
 static int64_t
-dmap_get(struct journal *j, const char *key)
+dmap_get(struct journal *j, const char *key, uint64_t h, size_t *slot)
 {
-	uint64_t h = hash(key);
 	size_t i = h & (j->dcap - 1);
 	int r;
 
 	for (; j->dmap[i].id != 0; i = (i + 1) & (j->dcap - 1))
 		if (j->dmap[i].hash == h && (r = key_is(j, j->dmap[i].id, key)) != 0)
 			return r < 0 ? -1 : j->dmap[i].id;
+	*slot = i;
 	return 0;
 }
 
@@ -485,8 +486,9 @@ dmap_insert(struct dkey *v, size_t cap, uint64_t h, int64_t id)
 	v[i].id = id;
 }
 
+/* Make room for one more key. */
 static int
-dmap_put(struct journal *j, const char *key, int64_t id)
+dmap_reserve(struct journal *j)
 {
 	if ((j->dlen + 1) * 2 > j->dcap) {
 		size_t ncap = j->dcap * 2;
@@ -500,8 +502,6 @@ dmap_put(struct journal *j, const char *key, int64_t id)
 		j->dmap = nv;
 		j->dcap = ncap;
 	}
-	dmap_insert(j->dmap, j->dcap, hash(key), id);
-	j->dlen++;
 	return 0;
 }
 
@@ -521,8 +521,12 @@ tail_add(struct journal *j, int64_t id, int64_t ts, const char *t, int64_t seq,
 		errno = EIO;
 		return -1;
 	}
-	if (tail_push(e, id, ts) < 0 || (key != NULL && dmap_put(j, key, id) < 0))
+	if (tail_push(e, id, ts) < 0 || (key != NULL && dmap_reserve(j) < 0))
 		return -1;
+	if (key != NULL) {
+		dmap_insert(j->dmap, j->dcap, hash(key), id);
+		j->dlen++;
+	}
 	return 0;
 }
 
@@ -813,15 +817,18 @@ valid_in(const struct jin *in)
 	    (in->dedupe == NULL || strlen(in->dedupe) <= JOURNAL_DEDUPE_MAX);
 }
 
-/* The id of the journaled message with dedupe key `key`, 0 if none, -1 on error. */
+/* The id of the journaled message with dedupe key `key` (hash h), 0 if none, -1 on error;
+ * *slot as dmap_get. */
 static int64_t
-dedupe_id(struct journal *j, const char *key)
+dedupe_id(struct journal *j, const char *key, uint64_t h, size_t *slot)
 {
 	sqlite3_stmt *s;
 	int64_t id;
 	int rc;
 
-	if ((id = dmap_get(j, key)) != 0)
+	if (dmap_reserve(j) < 0)
+		return -1;
+	if ((id = dmap_get(j, key, h, slot)) != 0)
 		return id;
 	s = st(j, S_DEDUPE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -858,10 +865,15 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 	sqlite3_stmt *s = st(j, S_INSERT);
 	struct tgt *e;
 	int64_t ts, id;
+	uint64_t h = 0;
+	size_t slot = 0;
 	int rc;
 
-	if (in->dedupe != NULL && (id = dedupe_id(j, in->dedupe)) != 0)
-		return id < 0 ? -1 : fill_dup(j, id, out);
+	if (in->dedupe != NULL) {
+		h = hash(in->dedupe);
+		if ((id = dedupe_id(j, in->dedupe, h, &slot)) != 0)
+			return id < 0 ? -1 : fill_dup(j, id, out);
+	}
 	fold(in->target, t, JOURNAL_TARGET_MAX);
 	if ((e = tmap_get(j, t)) == NULL)
 		return -1;
@@ -882,9 +894,13 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return eio();
-	if (tail_push(e, j->next_id, ts) < 0 ||
-	    (in->dedupe != NULL && dmap_put(j, in->dedupe, j->next_id) < 0))
+	if (tail_push(e, j->next_id, ts) < 0)
 		return -1;
+	if (in->dedupe != NULL) {	/* the slot dedupe_id found free */
+		j->dmap[slot].hash = h;
+		j->dmap[slot].id = j->next_id;
+		j->dlen++;
+	}
 	out->id = j->next_id++;
 	out->ts_ms = ts;
 	out->chan_seq = e->last_seq;

@@ -1,9 +1,9 @@
 /* lc-bench-journal: durable appends per second through journal_append (chatd/journal.c) with
- * group sizes 1, 64 and 1024, beside (a) a raw append + fdatasync loop on a file and (b) plain
+ * group sizes 1, 64 and 1024, beside (a) a raw append + fdatasync loop on a file, (b) plain
  * SQLite inserts (one prepared INSERT per row, one transaction per group, WAL,
- * synchronous=FULL), and (c) the naive journal: the same inserts with the journal's two
- * UNIQUE indexes kept at every commit, in the same run; then the replay of a journal of --replay messages as a
- * restarted storage worker does it. Prints a table; no assertion.
+ * synchronous=FULL) and (c) the naive journal: the same inserts with the journal's two UNIQUE
+ * indexes kept at every commit, all in the same run; then the replay of a journal of --replay
+ * messages as a restarted storage worker does it. Prints a table; no assertion.
  *
  * Usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]
  *   DIR        an empty scratch directory (files are created and removed there)

@@ -438,7 +438,8 @@ expect_hist(struct hist *h, const char *what, enum journal_kind k, struct jref r
 #define NONE ((struct jref){ .type = JREF_NONE })
 #define W(...) (const int[]){ __VA_ARGS__ }, (int)(sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
 #define EMPTY NULL, 0
-#define H(k, r1, r2, n, want) expect_hist(&h, #k " " #r1 " " #r2 " " #n, JOURNAL_##k, r1, r2, n, want)
+#define H(k, r1, r2, n, want) \
+	expect_hist(&h, #k " " #r1 " " #r2 " " #n, JOURNAL_##k, r1, r2, n, want)
 
 static void
 test_history_latest(void **state)
