@@ -749,7 +749,7 @@ journal_open(const char *path)
 		goto fail;
 	return j;
 fail:
-	e = errno;
+	e = j->db != NULL && sqlite3_errcode(j->db) == SQLITE_BUSY ? EBUSY : errno;
 	journal_close(j);
 	errno = e;
 	return NULL;

@@ -79,7 +79,9 @@ struct jref {
 
 /* journal.c */
 
-/* Open (creating if missing) the journal at `path`. Returns NULL with errno set. */
+/* Open (creating if missing) the journal at `path`. Returns NULL with errno set: EBUSY if
+ * another process has it open (after waiting 2 s), EPROTONOSUPPORT for an unknown schema
+ * version, EIO. */
 struct journal *journal_open(const char *path);
 /* Close; the handle is freed. Returns 0, or -1 if SQLite reported an error on close. */
 int journal_close(struct journal *);

@@ -751,6 +751,24 @@ test_sessions(void **state)
 	assert_string_equal(s.ev[1], "join #d");
 }
 
+/* One writer: while the journal is open, another process cannot open it. */
+static void
+test_second_open_busy(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid;
+	int st;
+
+	post(f, "#a", "x", NULL);
+	if ((pid = fork()) == 0) {
+		struct journal *j = journal_open(f->path);
+		_exit(j == NULL && errno == EBUSY ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(post(f, "#a", "y", NULL).chan_seq, 2);
+}
+
 /* --- crash safety ------------------------------------------------------------------------- */
 
 /* A batch is a pure function of its number, so a restarted child re-sends it verbatim. */
@@ -903,6 +921,7 @@ main(void)
 		T_(test_accounts),
 		T_(test_accounts_no_plaintext),
 		T_(test_sessions),
+		T_(test_second_open_busy),
 		T_(test_crash_kill9),
 	};
 	int failed;
