@@ -392,15 +392,15 @@ main(int argc, char **argv)
 		snprintf(targets[i], sizeof targets[i], "#chan%d", i);
 	printf("durable appends, rows/s, median of %d runs (SQLite %s, WAL, synchronous=FULL)\n",
 	    runs, sqlite3_libversion());
-	printf("%6s %13s %13s %14s %14s %14s %9s %9s\n", "group", "raw+fdatasync",
-	    "plain sqlite", "sqlite+indexes", "journal commit", "journal+index", "x sqlite",
-	    "x sqlite");
+	printf("%6s %13s %13s %14s %14s %14s %10s %10s\n", "group", "raw+fdatasync",
+	    "plain sqlite", "sqlite+indexes", "journal commit", "journal+index", "commit/sql",
+	    "+index/sql");
 	for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
 		int g = groups[k];
 		double raw = median(run_raw, g, runs), sql = median(run_sqlite, g, runs);
 		double idx = median(run_sqlite_idx, g, runs), jr = median(run_journal, g, runs);
 		double js = median(run_journal_sus, g, runs);
-		printf("%6d %13.0f %13.0f %14.0f %14.0f %14.0f %9.2f %9.2f\n", g, raw, sql, idx, jr,
+		printf("%6d %13.0f %13.0f %14.0f %14.0f %14.0f %10.2f %10.2f\n", g, raw, sql, idx, jr,
 		    js, jr / sql, js / sql);
 		fflush(stdout);
 	}
