@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "chatd.h"
 #include "journal.h"
 
 #define SCHEMA_VERSION 1
@@ -203,41 +204,24 @@ col_text(sqlite3_stmt *s, int i)
 
 /* --- msgid and time formats --------------------------------------------------------------- */
 
+/* The msgid is chatd's (docs/irc.md): the id as 16 lowercase hex digits (irc_msgid_format),
+ * so the gateway and the journal name a message alike. */
 void
 journal_msgid(const struct journal *j, int64_t id, char *buf)
 {
-	char tmp[16];
-	size_t n = 0;
-	uint64_t v = (uint64_t)id;
-
-	do {
-		tmp[n++] = b32[v & 31];
-		v >>= 5;
-	} while (v != 0);
-	memcpy(buf, j->prefix, PREFIX_LEN);
-	for (size_t i = 0; i < n; i++)
-		buf[PREFIX_LEN + i] = tmp[n - 1 - i];
-	buf[PREFIX_LEN + n] = '\0';
+	(void)j;
+	irc_msgid_format(buf, JOURNAL_MSGID_MAX, (uint64_t)id);
 }
 
 int64_t
 journal_msgid_id(const struct journal *j, const char *msgid)
 {
-	const char *p;
-	uint64_t v = 0;
+	uint64_t v;
 
-	if (strncmp(msgid, j->prefix, PREFIX_LEN) != 0)
+	(void)j;
+	if (irc_msgid_parse(msgid, &v) < 0 || v == 0 || v > INT64_MAX)
 		return -1;
-	p = msgid + PREFIX_LEN;
-	if (*p == '\0' || *p == '0' || strlen(p) > 12)	/* canonical: no leading zero */
-		return -1;
-	for (; *p != '\0'; p++) {
-		const char *d = memchr(b32, *p, 32);
-		if (d == NULL)
-			return -1;
-		v = v << 5 | (uint64_t)(d - b32);
-	}
-	return v > INT64_MAX ? -1 : (int64_t)v;
+	return (int64_t)v;
 }
 
 void
