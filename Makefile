@@ -50,7 +50,8 @@ LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
 LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
-BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
+CHAT_BINS := $(BIN)/chat-storage $(BIN)/chat-session
+BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(CHAT_BINS)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
@@ -81,6 +82,15 @@ $(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the chat service's backend workers (docs/chat.md)
+$(BIN)/chat-storage: $(call obj,chatd/chat-storage.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chat-session: $(call obj,chatd/chat-session.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
