@@ -81,6 +81,10 @@ $(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/lc-chatctl: $(call obj,workers/lc-chatctl.c) $(call obj,$(WORK_LIB)) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

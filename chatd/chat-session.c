@@ -74,11 +74,12 @@ static void step(void);
 static void relay_done(void);
 
 static void
-send_to(const char *to, uint16_t t, const struct chat_msg *m)
+send_to(const char *to, uint16_t t, struct chat_msg *m)
 {
 	static char buf[1 << 16];
 	ssize_t n;
 
+	m->type = t;
 	if ((n = chat_encode(m, buf, sizeof buf)) < 0)
 		lc_die(LC_EXIT_BUG, "cannot encode %s: %s", chat_type_name(t), strerror(errno));
 	lc_send(A, to, t, buf, (size_t)n);
