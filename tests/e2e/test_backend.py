@@ -78,6 +78,20 @@ def tree():
     return t
 
 
+def test_auth():
+    with tree() as t:
+        subprocess.run([bin_path("chat-storage"), "--journal", os.path.join(t.dir, "journal.db"),
+                        "--add-account", "Alice:s3cret"], check=True, timeout=30 * SLOW,
+                       env=dict(t.env, CHAT_PWHASH_FAST="1"))
+        t.start()
+        r = ctl(t, "storage", "auth", rid=1, conn="chatd.0/1/1", account="alice",
+                password="s3cret")
+        expect(r["type"] == "auth_ok" and r["account"] == "alice", "auth: %s" % r, t)
+        r = ctl(t, "storage", "auth", rid=1, conn="chatd.0/1/1", account="alice", password="x")
+        expect(r["type"] == "auth_fail", "bad password: %s" % r, t)
+        t.stop()
+
+
 def test_register_join_post_history():
     with tree() as t:
         t.start()
