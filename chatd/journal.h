@@ -14,8 +14,8 @@
 
 struct journal;
 
-/* msgid: 8 random base32 characters chosen when the journal file is created, then the
- * message's global id in base32 (no leading zeros). At most 8 + 13 characters. */
+/* msgid: the message's global id as 16 lowercase hex digits, chatd's format (docs/irc.md,
+ * irc_msgid_format). (The random per-file prefix is still created in meta, unused.) */
 #define JOURNAL_MSGID_MAX 24
 /* Maximum lengths accepted (bytes, without the NUL). */
 #define JOURNAL_TARGET_MAX 200
