@@ -14,9 +14,9 @@ CFLAGS  ?= -O2 -g
 BUILD   ?= build
 SAN     ?=
 
-PKGS      := nanomsg libbsd inih
+PKGS      := nanomsg libbsd inih sqlite3 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnanomsg -lbsd -linih)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnanomsg -lbsd -linih -lsqlite3 -lsodium)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -38,10 +38,10 @@ LDLIBS += $(PKG_LIBS)
 IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
-# chatd/*.c files holding an executable's main; the rest is build/libchat.a
-CHAT_MAIN := chatd/chat.c
-CHAT_LIB  := $(filter-out $(CHAT_MAIN), $(wildcard chatd/*.c))
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
+# chatd/: every .c but the executables' main files goes into libchat.a
+CHAT_MAIN := chatd/chatd.c chatd/chat-session.c chatd/chat-storage.c chatd/chat.c
+CHAT_LIB  := $(filter-out $(CHAT_MAIN),$(wildcard chatd/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
 
@@ -50,7 +50,8 @@ LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
 LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
-BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(BIN)/chat
+CHAT_BINS := $(BIN)/chat-storage $(BIN)/chat-session $(BIN)/chat
+BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(CHAT_BINS)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
@@ -84,12 +85,25 @@ $(BIN)/chat: $(call obj,chatd/chat.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/lc-chatctl: $(call obj,workers/lc-chatctl.c) $(call obj,$(WORK_LIB)) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BIN)/lc-%: $(call obj,workers/lc-%.c) $(call obj,$(WORK_LIB)) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the chat service's backend workers (docs/chat.md)
+$(BIN)/chat-storage: $(call obj,chatd/chat-storage.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chat-session: $(call obj,chatd/chat-session.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # benchmark helpers (scripts/bench/): the shorter stem wins over $(BIN)/lc-% above
-$(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBLC)
+$(BIN)/lc-bench-%: $(call obj,scripts/bench/lc-bench-%.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -161,6 +175,7 @@ bench:
 	@$(MAKE) -s all $(BENCH_BINS)
 	scripts/bench-restart
 	scripts/bench-ipc
+	scripts/bench-journal
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/letitcrash \

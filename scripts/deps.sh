@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench|all]   (default: all)
 set -eu
 
-build="build-essential pkg-config libnanomsg-dev libbsd-dev libinih-dev"
+build="build-essential pkg-config libnanomsg-dev libbsd-dev libinih-dev libsodium-dev libsqlite3-dev"
 test="libcmocka-dev nanomsg-utils python3 valgrind clang libclang-rt-14-dev procps ngircd"
 bench="s6 hyperfine"
 

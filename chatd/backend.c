@@ -1,0 +1,328 @@
+/* The chat backend's pure state: users from session events, channels from channel events
+ * (backend.h). Tables are small arrays searched linearly: fine for the demo's hundreds of
+ * users and channels, the first thing to replace by a hash map for more. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "chatd.h"
+
+void
+bk_fold(const char *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", s);
+	irc_casefold(out);
+}
+
+void
+bk_prefix_nick(const char *prefix, char *out, size_t cap)
+{
+	size_t n = strcspn(prefix, "!@");
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, prefix, n);
+	out[n] = '\0';
+}
+
+/* --- users --------------------------------------------------------------------------------- */
+
+struct bk_user *
+bk_user_find(const struct bk_users *t, const char *nick)
+{
+	char k[CHAT_NICK_MAX + 1];
+
+	bk_fold(nick, k, sizeof k);
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i]->key, k) == 0)
+			return t->v[i];
+	return NULL;
+}
+
+struct bk_user *
+bk_user_get(struct bk_users *t, const char *nick)
+{
+	struct bk_user *u = bk_user_find(t, nick);
+
+	if (u)
+		return u;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		struct bk_user **v = realloc(t->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		t->v = v, t->cap = cap;
+	}
+	if (!(u = calloc(1, sizeof *u)))
+		return NULL;
+	bk_fold(nick, u->key, sizeof u->key);
+	snprintf(u->nick, sizeof u->nick, "%s", nick);
+	t->v[t->n++] = u;
+	return u;
+}
+
+int
+bk_user_in(const struct bk_user *u, const char *chan)
+{
+	char k[CHAT_TARGET_MAX + 1];
+
+	bk_fold(chan, k, sizeof k);
+	for (size_t i = 0; i < u->nchans; i++)
+		if (strcmp(u->chans[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+void
+bk_user_prefix(const struct bk_user *u, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s!%s@%s", u->nick, u->user, u->host);
+}
+
+int
+bk_reg_data(char *buf, size_t cap, const char *conn, const char *user, const char *host,
+    const char *realname, const char *account)
+{
+	int n = snprintf(buf, cap, "%s\n%s\n%s\n%s\n%s", conn, user, host, realname, account);
+
+	if (n < 0 || (size_t)n >= cap)
+		return errno = EMSGSIZE, -1;
+	return 0;
+}
+
+/* Split REG data into the user's fields; -1 if it does not have five. */
+static int
+apply_reg(struct bk_user *u, const char *data)
+{
+	char tmp[CHAT_TEXT_MAX + 1], *f[5], *p = tmp;
+	char (*dst[5]) = { u->conn, u->user, u->host, u->realname, u->account };
+	size_t sz[5] = { sizeof u->conn, sizeof u->user, sizeof u->host, sizeof u->realname,
+	    sizeof u->account };
+
+	snprintf(tmp, sizeof tmp, "%s", data);
+	for (int i = 0; i < 5; i++) {
+		f[i] = p;
+		p = strchr(p, '\n');
+		if ((p == NULL) != (i == 4))
+			return -1;
+		if (p)
+			*p++ = '\0';
+	}
+	for (int i = 0; i < 5; i++)
+		snprintf(dst[i], sz[i], "%s", f[i]);
+	u->registered = 1;
+	u->nchans = 0;
+	return 0;
+}
+
+int
+bk_user_apply(struct bk_users *t, const char *nick, int kind, const char *data)
+{
+	char k[CHAT_TARGET_MAX + 1];
+	struct bk_user *u;
+
+	if (kind < BK_EV_REG || kind > BK_EV_PART)
+		return errno = EINVAL, -1;
+	if (!(u = bk_user_get(t, nick)))
+		return -1;
+	switch (kind) {
+	case BK_EV_REG:
+		if (apply_reg(u, data) < 0)
+			return errno = EINVAL, -1;
+		snprintf(u->nick, sizeof u->nick, "%s", nick);
+		return 0;
+	case BK_EV_UNREG:
+		u->registered = 0;
+		u->nchans = 0;
+		u->conn[0] = '\0';
+		return 0;
+	}
+	bk_fold(data, k, sizeof k);
+	for (size_t i = 0; i < u->nchans; i++)
+		if (strcmp(u->chans[i], k) == 0) {
+			if (kind == BK_EV_PART)
+				memmove(u->chans[i], u->chans[i + 1],
+				    (u->nchans - i - 1) * sizeof *u->chans), u->nchans--;
+			return 0;
+		}
+	if (kind == BK_EV_PART)
+		return 0;
+	if (u->nchans == u->capchans) {
+		size_t cap = u->capchans ? 2 * u->capchans : 4;
+		void *v = realloc(u->chans, cap * sizeof *u->chans);
+		if (!v)
+			return -1;
+		u->chans = v, u->capchans = cap;
+	}
+	memcpy(u->chans[u->nchans++], k, sizeof k);
+	return 0;
+}
+
+void
+bk_users_fini(struct bk_users *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i]->chans);
+		free(t->v[i]);
+	}
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+/* --- channels ------------------------------------------------------------------------------ */
+
+struct bk_chan *
+bk_chan_find(const struct bk_chans *t, const char *chan)
+{
+	char k[CHAT_TARGET_MAX + 1];
+
+	bk_fold(chan, k, sizeof k);
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i]->key, k) == 0)
+			return t->v[i];
+	return NULL;
+}
+
+struct bk_chan *
+bk_chan_get(struct bk_chans *t, const char *chan)
+{
+	struct bk_chan *c = bk_chan_find(t, chan);
+
+	if (c)
+		return c;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		struct bk_chan **v = realloc(t->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		t->v = v, t->cap = cap;
+	}
+	if (!(c = calloc(1, sizeof *c)))
+		return NULL;
+	bk_fold(chan, c->key, sizeof c->key);
+	t->v[t->n++] = c;
+	return c;
+}
+
+static struct bk_member *
+member(const struct bk_chan *c, const char *nick)
+{
+	char k[CHAT_NICK_MAX + 1];
+
+	bk_fold(nick, k, sizeof k);
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->m[i].key, k) == 0)
+			return &c->m[i];
+	return NULL;
+}
+
+int
+bk_chan_member(const struct bk_chan *c, const char *nick)
+{
+	return member(c, nick) != NULL;
+}
+
+int
+bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text)
+{
+	char *a = strchr(data, '\n'), *b, *end;
+
+	if (!a || !(b = strchr(a + 1, '\n')))
+		return errno = EINVAL, -1;
+	*a = *b = '\0';
+	*ms = strtoll(data, &end, 10);
+	if (*end != '\0' || end == data)
+		return errno = EINVAL, -1;
+	*prefix = a + 1;
+	*text = b + 1;
+	return 0;
+}
+
+int
+bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
+{
+	char tmp[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32], nick[CHAT_NICK_MAX + 1], *prefix, *text;
+	struct bk_member *mb;
+	struct bk_chan *c;
+	int64_t ms;
+
+	snprintf(tmp, sizeof tmp, "%s", data);
+	if (bk_chan_event_split(tmp, &ms, &prefix, &text) < 0)
+		return -1;
+	if (kind != CHAT_K_JOIN && kind != CHAT_K_PART && kind != CHAT_K_QUIT &&
+	    kind != CHAT_K_TOPIC)
+		return errno = EINVAL, -1;
+	if (!(c = bk_chan_get(t, chan)))
+		return -1;
+	bk_prefix_nick(prefix, nick, sizeof nick);
+	mb = member(c, nick);
+	if (kind == CHAT_K_TOPIC) {
+		snprintf(c->topic, sizeof c->topic, "%s", text);
+		snprintf(c->setter, sizeof c->setter, "%s", prefix);
+		c->topic_ms = ms;
+	} else if (kind == CHAT_K_JOIN && !mb) {
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? 2 * c->cap : 8;
+			void *v = realloc(c->m, cap * sizeof *c->m);
+			if (!v)
+				return -1;
+			c->m = v, c->cap = cap;
+		}
+		mb = &c->m[c->n++];
+		bk_fold(nick, mb->key, sizeof mb->key);
+		snprintf(mb->nick, sizeof mb->nick, "%s", nick);
+	} else if (kind != CHAT_K_JOIN && mb) {
+		*mb = c->m[--c->n];
+		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */
+			c->topic[0] = c->setter[0] = '\0', c->topic_ms = 0;
+	}
+	return 0;
+}
+
+void
+bk_chan_names(const struct bk_chan *c, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n; i++) {
+		size_t n = strlen(c->m[i].nick);
+		if (len + n + 2 > cap)
+			break;
+		if (len)
+			buf[len++] = ' ';
+		memcpy(buf + len, c->m[i].nick, n + 1);
+		len += n;
+	}
+}
+
+void
+bk_chans_fini(struct bk_chans *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i]->m);
+		free(t->v[i]);
+	}
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+unsigned
+bk_post_check(const struct bk_chans *ct, const struct bk_users *ut, const char *sender,
+    const char *target)
+{
+	const struct bk_chan *c;
+	const struct bk_user *u;
+
+	if (target[0] != '#') {
+		u = bk_user_find(ut, target);
+		return u && u->registered ? 0 : 401;
+	}
+	c = bk_chan_find(ct, target);
+	if (!c || c->n == 0)
+		return 403;
+	return bk_chan_member(c, sender) ? 0 : 404;
+}

@@ -1,0 +1,102 @@
+/* The chat backend's pure state (docs/chat.md), shared by chat-session and chat-storage and
+ * unit-tested (tests/unit/test_backend.c): the user table rebuilt from session events, the
+ * channel table rebuilt from channel events, and the POST target check. No I/O, no printing.
+ *
+ * Session events (journal session streams named by the casefolded nick; kind, data):
+ *   BK_EV_REG    "conn\nuser\nhost\nrealname\naccount"   the nick is registered by conn
+ *   BK_EV_UNREG  reason                                  unregistered; out of every channel
+ *   BK_EV_JOIN   channel (casefolded)                    BK_EV_PART  channel
+ * Channel events (journal session streams named by the casefolded channel, "#..."; kind is
+ * a chat_kind: CHAT_K_JOIN, CHAT_K_PART, CHAT_K_QUIT, CHAT_K_TOPIC):
+ *   "time_ms\nprefix\ntext"  (text: the part/quit reason or the topic)
+ * Events are state-setting: applying the same event twice in a row changes nothing, which is
+ * what makes a retried, already committed event harmless. */
+#ifndef CHATD_BACKEND_H
+#define CHATD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chatproto.h"
+
+enum bk_ev { BK_EV_REG = 1, BK_EV_UNREG, BK_EV_JOIN, BK_EV_PART };
+
+struct bk_user {
+	char key[CHAT_NICK_MAX + 1];            /* casefolded nick */
+	char nick[CHAT_NICK_MAX + 1];           /* as registered */
+	int registered;
+	char conn[CHAT_CONN_MAX + 1];
+	char user[CHAT_USER_MAX + 1];
+	char host[CHAT_HOST_MAX + 1];
+	char realname[CHAT_REAL_MAX + 1];
+	char account[CHAT_ACCOUNT_MAX + 1];
+	char (*chans)[CHAT_TARGET_MAX + 1];     /* casefolded channel names */
+	size_t nchans, capchans;
+	/* chat-storage's bookkeeping: the last event journaled (seq, kind, data) */
+	int64_t seq;
+	int last_kind;
+	char last_data[CHAT_TEXT_MAX + 1];
+};
+
+struct bk_users {
+	struct bk_user **v;
+	size_t n, cap;
+};
+
+struct bk_member {
+	char key[CHAT_NICK_MAX + 1];
+	char nick[CHAT_NICK_MAX + 1];
+};
+
+struct bk_chan {
+	char key[CHAT_TARGET_MAX + 1];          /* casefolded */
+	struct bk_member *m;
+	size_t n, cap;
+	char topic[CHAT_TEXT_MAX + 1];
+	char setter[CHAT_PREFIX_MAX + 1];
+	int64_t topic_ms;
+	int64_t seq;                            /* events in its journal stream */
+};
+
+struct bk_chans {
+	struct bk_chan **v;
+	size_t n, cap;
+};
+
+/* backend.c */
+/* Casefold (CASEMAPPING=ascii) s into out[cap], truncating. */
+void bk_fold(const char *s, char *out, size_t cap);
+/* The nick of a prefix "nick!user@host" into out[cap]. */
+void bk_prefix_nick(const char *prefix, char *out, size_t cap);
+
+struct bk_user *bk_user_find(const struct bk_users *t, const char *nick);
+/* Find or create (unregistered); NULL on ENOMEM. */
+struct bk_user *bk_user_get(struct bk_users *t, const char *nick);
+/* Apply one session event of `nick`. 0, or -1 (EINVAL: unknown kind or malformed data,
+ * ENOMEM); the table is unchanged on EINVAL. */
+int  bk_user_apply(struct bk_users *t, const char *nick, int kind, const char *data);
+int  bk_user_in(const struct bk_user *u, const char *chan);
+/* "nick!user@host" into buf[cap]. */
+void bk_user_prefix(const struct bk_user *u, char *buf, size_t cap);
+/* The REG event's data; -1 (EMSGSIZE) if it does not fit. */
+int  bk_reg_data(char *buf, size_t cap, const char *conn, const char *user, const char *host,
+    const char *realname, const char *account);
+void bk_users_fini(struct bk_users *t);
+
+struct bk_chan *bk_chan_find(const struct bk_chans *t, const char *chan);
+struct bk_chan *bk_chan_get(struct bk_chans *t, const char *chan);
+/* Apply one channel event (kind, data as above). 0 or -1 (EINVAL, ENOMEM). */
+int  bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data);
+int  bk_chan_member(const struct bk_chan *c, const char *nick);
+/* Space-separated member nicks into buf[cap] (cut at a whole name). */
+void bk_chan_names(const struct bk_chan *c, char *buf, size_t cap);
+/* Split channel event data into its parts (pointers into a copy held by the caller's buf). */
+int  bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text);
+void bk_chans_fini(struct bk_chans *t);
+
+/* May `sender` (a nick) POST to `target`? 0; 401 no such nick (a nick not registered),
+ * 403 no such channel (no members), 404 cannot send to channel (not a member). */
+unsigned bk_post_check(const struct bk_chans *ct, const struct bk_users *ut, const char *sender,
+    const char *target);
+
+#endif

@@ -1,0 +1,681 @@
+/* chat-storage: the chat service's source of truth (docs/chat.md), mailbox `storage`.
+ *
+ *   chat-storage --journal PATH [--add-account NAME:PASSWORD]
+ *   env CHAT_GATEWAYS=M (fan-out to chatd.0 .. chatd.M-1), CHAT_ACCOUNTS="n:p,..." (created
+ *   at start if missing, for tests), CHAT_PWHASH_FAST=1 (cheapest argon2id, for tests).
+ * --add-account creates one account and exits.
+ *
+ * One loop. A turn is one lc_loop_once: every message that arrived is decoded and handled;
+ * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
+ * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
+ * every gateway), corked. Nothing is answered before its commit; a retry with a journaled
+ * dedupe key gets the original item and commits nothing.
+ *
+ * Channel state and users are event streams in the journal's session-event store (the
+ * journal has no channel table): a channel "#x" is a stream of JOIN/PART/QUIT/TOPIC events
+ * (backend.h), a user "nick" a stream of REG/UNREG/JOIN/PART events written by its session
+ * worker, and two directory streams "!chans" and "!users" list the stream names, so that
+ * everything is rebuilt in memory at start. Those writes are one transaction each (not part
+ * of the turn's group commit): channel operations are rare beside messages. Channel events
+ * are fanned out with seq 0 (outside the per-target message sequence that gap repair counts;
+ * their stream position is in item.id).
+ *
+ * A message that fails to decode is our own code's bug (only our workers write here): it is
+ * logged once per turn and dropped, not fatal, so that a sender retrying a malformed request
+ * cannot crash-loop the journal's owner and take the tree down. A journal write failure is
+ * fatal (exit 111): nothing of it was acknowledged and the senders retry. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "letitcrash/actor.h"
+#include "letitcrash/exit.h"
+#include "letitcrash/log.h"
+
+#include "backend.h"
+#include "chatd.h"
+#include "chatproto.h"
+#include "journal.h"
+
+#define DIR_USERS "!users"
+#define DIR_CHANS "!chans"
+#define HISTORY_MAX 100
+
+struct post {
+	uint64_t rid;
+	char from[64];
+	char conn[CHAT_CONN_MAX + 1];
+	char dedupe[CHAT_DEDUPE_MAX + 1];
+	char prefix[CHAT_PREFIX_MAX + 1];
+	char account[CHAT_ACCOUNT_MAX + 1];
+	char target[CHAT_TARGET_MAX + 1];       /* casefolded */
+	char text[CHAT_TEXT_MAX + 1];
+	uint8_t kind;
+};
+
+static struct journal *J;
+static struct lc_actor *A;
+static int ngw;
+static struct bk_users users;
+static struct bk_chans chans;
+static int64_t dirseq_users, dirseq_chans;
+static struct chat_msg in, out;         /* large: one each */
+static struct post *posts;
+static size_t nposts, capposts;
+static uint64_t bad_turn, nmsgs_turn;
+static char from[64];                   /* sender of the message being handled */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+jfail(const char *what)
+{
+	lc_die(LC_EXIT_TEMP, "journal: %s: %s (%s)", what, strerror(errno), journal_errmsg(J));
+}
+
+/* Encode `out` (type t) and send it to `to`. A send that fails is the peer's loss: every
+ * request is retried by its sender. */
+static void
+send_out(const char *to, uint16_t t)
+{
+	static char buf[1 << 17];
+	ssize_t n;
+
+	out.type = t;
+	if ((n = chat_encode(&out, buf, sizeof buf)) < 0)
+		lc_die(LC_EXIT_BUG, "cannot encode %s: %s", chat_type_name(t), strerror(errno));
+	lc_send(A, to, t, buf, (size_t)n);
+}
+
+static void
+fan_out(const struct chat_item *it)
+{
+	char gw[32];
+
+	memset(&out, 0, sizeof out);
+	out.item = *it;
+	for (int k = 0; k < ngw; k++) {
+		snprintf(gw, sizeof gw, "chatd.%d", k);
+		send_out(gw, CHAT_ITEM);
+	}
+}
+
+/* --- streams ------------------------------------------------------------------------------- */
+
+static void
+dir_add(const char *dir, int64_t *seq, const char *name)
+{
+	if (journal_session_append(J, dir, *seq + 1, 1, name, strlen(name)) < 0)
+		jfail("directory append");
+	++*seq;
+}
+
+/* Journal a channel event and fan it out. */
+static void
+chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
+{
+	char data[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
+	struct chat_item it;
+	int64_t ms = now_ms();
+
+	snprintf(data, sizeof data, "%" PRId64 "\n%s\n%s", ms, prefix, text);
+	if (c->seq == 0)
+		dir_add(DIR_CHANS, &dirseq_chans, c->key);
+	if (journal_session_append(J, c->key, c->seq + 1, kind, data, strlen(data)) < 0)
+		jfail("channel append");
+	c->seq++;
+	if (bk_chan_apply(&chans, c->key, kind, data) < 0)
+		lc_die(LC_EXIT_BUG, "channel event: %s", strerror(errno));
+	memset(&it, 0, sizeof it);
+	it.seq = 0;
+	it.id = (uint64_t)c->seq;
+	it.kind = (uint8_t)kind;
+	snprintf(it.target, sizeof it.target, "%s", c->key);
+	it.time_ms = ms;
+	snprintf(it.prefix, sizeof it.prefix, "%s", prefix);
+	snprintf(it.text, sizeof it.text, "%s", text);
+	fan_out(&it);
+}
+
+/* The user leaves every channel (QUIT events). */
+static void
+quit_all(const char *nick, const char *prefix, const char *reason)
+{
+	for (size_t i = 0; i < chans.n; i++)
+		if (bk_chan_member(chans.v[i], nick))
+			chan_event(chans.v[i], CHAT_K_QUIT, prefix, reason);
+}
+
+/* Journal a session event of `nick`. 1: identical to its last event (a retry): nothing
+ * written; 0: written and applied. */
+static int
+user_event(const char *nick, int kind, const char *data)
+{
+	struct bk_user *u = bk_user_get(&users, nick);
+	char prefix[CHAT_PREFIX_MAX + 1];
+
+	if (!u)
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	if (u->seq > 0 && u->last_kind == kind && strcmp(u->last_data, data) == 0)
+		return 1;
+	if (u->seq == 0)
+		dir_add(DIR_USERS, &dirseq_users, u->key);
+	bk_user_prefix(u, prefix, sizeof prefix);
+	if (journal_session_append(J, u->key, u->seq + 1, kind, data, strlen(data)) < 0)
+		jfail("session append");
+	u->seq++;
+	u->last_kind = kind;
+	snprintf(u->last_data, sizeof u->last_data, "%s", data);
+	if (bk_user_apply(&users, nick, kind, data) < 0)
+		lc_die(LC_EXIT_BUG, "bad session event from %s: kind %d", from, kind);
+	if (kind == BK_EV_UNREG) {
+		/* the state is empty again: a snapshot ends the stream's replay here */
+		if (journal_session_snapshot(J, u->key, u->seq, "", 0) < 0)
+			jfail("session snapshot");
+		quit_all(nick, prefix, data);
+	}
+	return 0;
+}
+
+/* --- recovery ------------------------------------------------------------------------------ */
+
+struct names {
+	char (*v)[CHAT_TARGET_MAX + 1];
+	size_t n;
+};
+
+static int
+dir_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
+{
+	struct names *nm = arg;
+	void *v = realloc(nm->v, (nm->n + 1) * sizeof *nm->v);
+
+	if (!v || len > CHAT_TARGET_MAX)
+		return -1;
+	nm->v = v;
+	memcpy(nm->v[nm->n], data, len);
+	nm->v[nm->n++][len] = '\0';
+	return 0;
+}
+
+static int
+user_snap_cb(void *arg, int64_t seq, const void *data, size_t len)
+{
+	return bk_user_apply(&users, arg, BK_EV_UNREG, "");
+}
+
+static int
+user_ev_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
+{
+	struct bk_user *u;
+	char d[CHAT_TEXT_MAX + 1];
+
+	if (len > CHAT_TEXT_MAX)
+		return -1;
+	memcpy(d, data, len);
+	d[len] = '\0';
+	if (bk_user_apply(&users, arg, kind, d) < 0 || !(u = bk_user_find(&users, arg)))
+		return -1;
+	u->last_kind = kind;
+	memcpy(u->last_data, d, len + 1);
+	return 0;
+}
+
+static int
+chan_ev_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
+{
+	char d[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
+
+	if (len >= sizeof d)
+		return -1;
+	memcpy(d, data, len);
+	d[len] = '\0';
+	return bk_chan_apply(&chans, arg, kind, d);
+}
+
+/* Rebuild users and channels from the journal; then members who are no longer registered
+ * (a crash between a user's UNREG and its QUITs) are made to quit. */
+static void
+recover(void)
+{
+	struct names nu = { 0 }, nc = { 0 };
+	int64_t s;
+
+	if ((dirseq_users = journal_session_load(J, DIR_USERS, NULL, dir_cb, &nu)) < 0 ||
+	    (dirseq_chans = journal_session_load(J, DIR_CHANS, NULL, dir_cb, &nc)) < 0)
+		jfail("load directories");
+	for (size_t i = 0; i < nu.n; i++) {
+		if (!bk_user_get(&users, nu.v[i]) ||
+		    (s = journal_session_load(J, nu.v[i], user_snap_cb, user_ev_cb, nu.v[i])) < 0)
+			jfail("load user");
+		bk_user_find(&users, nu.v[i])->seq = s;
+	}
+	for (size_t i = 0; i < nc.n; i++) {
+		struct bk_chan *c = bk_chan_get(&chans, nc.v[i]);
+		if (!c || (s = journal_session_load(J, nc.v[i], NULL, chan_ev_cb, nc.v[i])) < 0)
+			jfail("load channel");
+		c->seq = s;
+	}
+	for (size_t i = 0; i < chans.n; i++)
+		for (size_t k = 0; k < chans.v[i]->n;) {
+			struct bk_member *mb = &chans.v[i]->m[k];
+			struct bk_user *u = bk_user_find(&users, mb->key);
+			if (u && u->registered) {
+				k++;
+				continue;
+			}
+			chan_event(chans.v[i], CHAT_K_QUIT, mb->nick, "Connection closed");
+		}
+	lc_info("recovered %zu users, %zu channels, %" PRId64 " messages", nu.n, nc.n,
+	    journal_last_id(J));
+	free(nu.v);
+	free(nc.v);
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+static void
+on_post(void)
+{
+	char nick[CHAT_NICK_MAX + 1];
+	unsigned st;
+	struct post *p;
+
+	bk_prefix_nick(in.prefix, nick, sizeof nick);
+	st = bk_post_check(&chans, &users, nick, in.target);
+	if (st == 0 && in.text[0] == '\0')
+		st = 412;       /* ERR_NOTEXTTOSEND */
+	if (st != 0) {
+		memset(&out, 0, sizeof out);
+		out.rid = in.rid;
+		snprintf(out.conn, sizeof out.conn, "%s", in.conn);
+		out.status = (uint16_t)st;
+		snprintf(out.target, sizeof out.target, "%s", in.target);
+		send_out(from, CHAT_POST_FAILED);
+		return;
+	}
+	if (nposts == capposts) {
+		size_t cap = capposts ? 2 * capposts : 64;
+		void *v = realloc(posts, cap * sizeof *posts);
+		if (!v)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		posts = v, capposts = cap;
+	}
+	p = &posts[nposts++];
+	p->rid = in.rid;
+	memcpy(p->from, from, sizeof p->from);
+	memcpy(p->conn, in.conn, sizeof p->conn);
+	memcpy(p->dedupe, in.dedupe, sizeof p->dedupe);
+	memcpy(p->prefix, in.prefix, sizeof p->prefix);
+	memcpy(p->account, in.account, sizeof p->account);
+	bk_fold(in.target, p->target, sizeof p->target);
+	memcpy(p->text, in.text, sizeof p->text);
+	p->kind = in.op == CHAT_K_NOTICE ? CHAT_K_NOTICE : CHAT_K_PRIVMSG;
+}
+
+static void
+item_of(struct chat_item *it, const struct jmsg *m)
+{
+	memset(it, 0, sizeof *it);
+	it->seq = (uint64_t)m->chan_seq;
+	it->id = (uint64_t)m->id;
+	it->kind = m->cmd == JOURNAL_NOTICE ? CHAT_K_NOTICE : CHAT_K_PRIVMSG;
+	snprintf(it->target, sizeof it->target, "%s", m->target);
+	snprintf(it->msgid, sizeof it->msgid, "%s", m->msgid);
+	it->time_ms = m->ts_ms;
+	snprintf(it->prefix, sizeof it->prefix, "%s", m->source);
+	snprintf(it->account, sizeof it->account, "%s", m->account ? m->account : "");
+	snprintf(it->text, sizeof it->text, "%s", m->text);
+}
+
+/* The turn's group commit: journal every queued POST in one transaction, then answer and
+ * fan out (a retry's original item too: harmless, gateways drop a seq they delivered). */
+static void
+commit_posts(void)
+{
+	static struct jin *jin;
+	static struct jout *jout;
+	static size_t cap;
+	struct jmsg m;
+
+	if (nposts == 0)
+		return;
+	if (cap < nposts) {
+		free(jin);
+		free(jout);
+		cap = capposts;
+		if (!(jin = calloc(cap, sizeof *jin)) || !(jout = calloc(cap, sizeof *jout)))
+			lc_die(LC_EXIT_TEMP, "out of memory");
+	}
+	for (size_t i = 0; i < nposts; i++) {
+		struct post *p = &posts[i];
+		jin[i] = (struct jin){ .target = p->target, .source = p->prefix,
+		    .account = p->account[0] ? p->account : NULL, .tags = NULL, .text = p->text,
+		    .dedupe = p->dedupe[0] ? p->dedupe : NULL,
+		    .cmd = p->kind == CHAT_K_NOTICE ? JOURNAL_NOTICE : JOURNAL_PRIVMSG };
+	}
+	if (journal_append(J, jin, nposts, jout) < 0)
+		jfail("append");
+	for (size_t i = 0; i < nposts; i++) {
+		struct post *p = &posts[i];
+		/* a retry's original may differ from the retry (it is the original that counts) */
+		m = (struct jmsg){ .id = jout[i].id, .ts_ms = jout[i].ts_ms,
+		    .chan_seq = jout[i].chan_seq, .cmd = jin[i].cmd, .target = p->target,
+		    .source = p->prefix, .account = jin[i].account, .text = p->text };
+		memcpy(m.msgid, jout[i].msgid, sizeof m.msgid);
+		memset(&out, 0, sizeof out);
+		out.rid = p->rid;
+		memcpy(out.conn, p->conn, sizeof out.conn);
+		item_of(&out.item, &m);
+		send_out(p->from, CHAT_POSTED);
+		fan_out(&out.item);
+	}
+	nposts = 0;
+}
+
+static void
+done_reply(unsigned status, const struct bk_chan *c)
+{
+	uint8_t op = in.op;
+
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.conn, in.conn, sizeof out.conn);
+	out.status = (uint16_t)status;
+	out.op = op;
+	memcpy(out.target, in.target, sizeof out.target);
+	if (c && status == 0) {
+		memcpy(out.text, c->topic, sizeof out.text);
+		memcpy(out.prefix, c->setter, sizeof out.prefix);
+		out.time_ms = c->topic_ms;
+		bk_chan_names(c, out.names, sizeof out.names);
+	}
+	send_out(from, CHAT_CHANNEL_DONE);
+}
+
+/* CHANNEL_OP from a session: JOIN (idempotent), PART, TOPIC (set; text may be empty),
+ * NAMES (query: names and topic, nothing journaled). Status: 0, 403 no such channel,
+ * 442 not on channel, 479 bad channel name. */
+static void
+on_chanop(void)
+{
+	struct bk_chan *c = bk_chan_find(&chans, in.target);
+	int member = c && bk_chan_member(c, in.nick);
+
+	if (!irc_chan_valid(in.target))
+		return done_reply(479, NULL);
+	switch (in.op) {
+	case CHAT_K_JOIN:
+		if (!member) {
+			if (!c && !(c = bk_chan_get(&chans, in.target)))
+				lc_die(LC_EXIT_TEMP, "out of memory");
+			chan_event(c, CHAT_K_JOIN, in.prefix, "");
+		}
+		return done_reply(0, c);
+	case CHAT_K_PART:
+	case CHAT_K_TOPIC:
+		if (!c || c->n == 0)
+			return done_reply(403, NULL);
+		if (!member)
+			return done_reply(442, NULL);
+		chan_event(c, in.op, in.prefix, in.text);
+		return done_reply(0, c);
+	case CHAT_K_NAMES:
+		return done_reply(c && c->n ? 0 : 403, c);
+	}
+	done_reply(472, NULL);
+}
+
+static int
+rows_cb(void *arg, const struct jmsg *m)
+{
+	if (out.nitems >= CHAT_ITEMS_MAX)
+		return 1;
+	item_of(&out.items[out.nitems++], m);
+	return 0;
+}
+
+static void
+on_since(void)
+{
+	char t[CHAT_TARGET_MAX + 1];
+	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit;
+
+	bk_fold(in.target, t, sizeof t);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.target, in.target, sizeof out.target);
+	if (in.seq <= INT64_MAX && journal_since(J, t, (int64_t)in.seq, lim, rows_cb, NULL) < 0)
+		jfail("since");
+	send_out(from, CHAT_ITEMS);
+}
+
+/* HISTORY: status 0 (items, possibly none: an unknown msgid gives none), 403 INVALID_TARGET
+ * (no such channel, not a member; a nick other than the requester's own), 461 INVALID_PARAMS
+ * (bad ref or subcommand), 500 MESSAGE_ERROR (the store failed). */
+static void
+on_history(void)
+{
+	static const enum journal_kind kinds[] = { [CHAT_H_LATEST] = JOURNAL_LATEST,
+	    [CHAT_H_BEFORE] = JOURNAL_BEFORE, [CHAT_H_AFTER] = JOURNAL_AFTER,
+	    [CHAT_H_BETWEEN] = JOURNAL_BETWEEN, [CHAT_H_AROUND] = JOURNAL_AROUND };
+	char t[CHAT_TARGET_MAX + 1], me[CHAT_NICK_MAX + 1];
+	struct bk_chan *c;
+	struct jref r1, r2;
+	int lim = in.limit > HISTORY_MAX ? HISTORY_MAX : (int)in.limit;
+	unsigned st = 0;
+
+	bk_fold(in.target, t, sizeof t);
+	bk_fold(in.nick, me, sizeof me);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.conn, in.conn, sizeof out.conn);
+	memcpy(out.target, in.target, sizeof out.target);
+	if (t[0] == '#')
+		st = (c = bk_chan_find(&chans, t)) && bk_chan_member(c, me) ? 0 : 403;
+	else
+		st = strcmp(t, me) == 0 ? 0 : 403;
+	if (st == 0 && (in.op < CHAT_H_LATEST || in.op > CHAT_H_AROUND ||
+	    journal_ref_parse(in.ref1, &r1) < 0 ||
+	    (in.op == CHAT_H_BETWEEN && journal_ref_parse(in.ref2, &r2) < 0)))
+		st = 461;
+	if (st == 0 && journal_history(J, t, kinds[in.op], &r1, &r2, lim, rows_cb, NULL) < 0) {
+		if (errno == EINVAL)
+			st = 461;
+		else if (errno != ENOENT)
+			st = 500, lc_warn("history: %s", journal_errmsg(J));
+		out.nitems = 0;
+	}
+	out.status = (uint16_t)st;
+	send_out(from, CHAT_HISTORY_ROWS);
+}
+
+static void
+on_auth(void)
+{
+	int r = journal_account_verify(J, in.account, in.password);
+
+	sodium_memzero(in.password, sizeof in.password);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.conn, in.conn, sizeof out.conn);
+	memcpy(out.account, in.account, sizeof out.account);
+	if (r < 0)
+		lc_warn("auth: %s", journal_errmsg(J));
+	send_out(from, r == 1 ? CHAT_AUTH_OK : CHAT_AUTH_FAIL);
+}
+
+static void
+on_session_event(void)
+{
+	if (in.op < BK_EV_REG || in.op > BK_EV_PART || in.nick[0] == '\0')
+		lc_die(LC_EXIT_BUG, "bad session event from %s: kind %u", from, in.op);
+	user_event(in.nick, in.op, in.text);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	send_out(from, CHAT_ACK);
+}
+
+static void
+state_push(uint8_t kind, const char *nick, const char *text)
+{
+	struct chat_item *it;
+
+	if (out.nitems == CHAT_ITEMS_MAX) {
+		send_out(from, CHAT_SESSION_STATE);
+		out.nitems = 0;
+	}
+	it = &out.items[out.nitems++];
+	memset(it, 0, sizeof *it);
+	it->kind = kind;
+	snprintf(it->target, sizeof it->target, "%s", nick);
+	snprintf(it->text, sizeof it->text, "%s", text);
+}
+
+/* SESSION_LOAD (seq = shard, limit = shards): the registered users of the shard as events
+ * (REG, then a JOIN per channel), in SESSION_STATE messages of up to CHAT_ITEMS_MAX items;
+ * the last one has fewer (possibly none). */
+static void
+on_session_load(void)
+{
+	char data[CHAT_TEXT_MAX + 1];
+
+	if (in.limit == 0 || in.seq >= in.limit)
+		lc_die(LC_EXIT_BUG, "bad session load from %s", from);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	for (size_t i = 0; i < users.n; i++) {
+		struct bk_user *u = users.v[i];
+		if (!u->registered || chat_shard(u->nick, in.limit) != in.seq)
+			continue;
+		bk_reg_data(data, sizeof data, u->conn, u->user, u->host, u->realname, u->account);
+		state_push(BK_EV_REG, u->nick, data);
+		for (size_t k = 0; k < u->nchans; k++)
+			state_push(BK_EV_JOIN, u->nick, u->chans[k]);
+	}
+	send_out(from, CHAT_SESSION_STATE);
+}
+
+static void
+on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
+{
+	if (m->type < CHAT_REGISTER || m->type >= CHAT_TYPE_END)
+		return;         /* DOWN, EXIT, PONG...: nothing of ours */
+	nmsgs_turn++;
+	snprintf(from, sizeof from, "%.*s", (int)m->fromlen, m->from);
+	if (chat_decode(m->type, m->body, m->len, &in) < 0) {
+		if (bad_turn++ == 0)
+			lc_warn("dropped a malformed %s from %s: %s", chat_type_name(m->type), from,
+			    strerror(errno));
+		return;
+	}
+	switch (m->type) {
+	case CHAT_POST: on_post(); break;
+	case CHAT_CHANNEL_OP: on_chanop(); break;
+	case CHAT_SINCE: on_since(); break;
+	case CHAT_HISTORY: on_history(); break;
+	case CHAT_AUTH: on_auth(); break;
+	case CHAT_SESSION_EVENT: on_session_event(); break;
+	case CHAT_SESSION_LOAD: on_session_load(); break;
+	default:
+		lc_warn("unexpected %s from %s, dropped", chat_type_name(m->type), from);
+	}
+}
+
+static void
+on_signal(struct lc_loop *l, int signo, pid_t sender, void *arg)
+{
+	lc_loop_break(l);
+}
+
+static void
+add_accounts(const char *list)
+{
+	char buf[1024], *save = NULL, *tok, *colon;
+
+	snprintf(buf, sizeof buf, "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!(colon = strchr(tok, ':')))
+			lc_die(LC_EXIT_USAGE, "account %s: expected NAME:PASSWORD", tok);
+		*colon = '\0';
+		if (journal_account_create(J, tok, colon + 1) < 0 && errno != EEXIST)
+			jfail("account create");
+	}
+	sodium_memzero(buf, sizeof buf);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "journal", 1, NULL, 'j' },
+	    { "add-account", 1, NULL, 'a' }, { 0, 0, 0, 0 } };
+	const char *path = NULL, *add = NULL, *s;
+	struct lc_loop loop;
+	sigset_t set;
+	int c;
+
+	lc_log_init("chat-storage");
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			path = optarg;
+		else if (c == 'a')
+			add = optarg;
+		else
+			lc_die(LC_EXIT_USAGE, "usage: chat-storage --journal PATH [--add-account N:P]");
+	}
+	if (!path)
+		lc_die(LC_EXIT_USAGE, "usage: chat-storage --journal PATH [--add-account N:P]");
+	ngw = (s = getenv("CHAT_GATEWAYS")) ? atoi(s) : 0;
+	if (!(J = journal_open(path)))
+		lc_die_sys(LC_EXIT_TEMP, "unable to open journal %s", path);
+	if ((s = getenv("CHAT_PWHASH_FAST")) && *s == '1')
+		journal_set_pwhash_limits(J, crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
+	if (add) {
+		add_accounts(add);
+		return journal_close(J) < 0 ? LC_EXIT_TEMP : 0;
+	}
+	if ((s = getenv("CHAT_ACCOUNTS")))
+		add_accounts(s);
+	if (lc_loop_init(&loop) < 0 || !(A = lc_actor_open(NULL, NULL, &loop)))
+		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	lc_loop_signals(&loop, &set, on_signal, NULL);
+	lc_actor_on_message(A, on_msg, NULL);
+	lc_actor_cork(A, 1);
+	recover();
+	lc_actor_cork(A, 0);
+	lc_ready();
+	while (!loop.stop) {
+		lc_actor_cork(A, 1);
+		bad_turn = 0;
+		if (lc_loop_once(&loop, journal_unindexed(J) > 0 ? 200 : -1) < 0)
+			lc_die_sys(LC_EXIT_TEMP, "loop");
+		if (nmsgs_turn == 0 && journal_unindexed(J) > 0 &&
+		    journal_flush_index(J, 4096) < 0)     /* idle: bring the indexes up to date */
+			jfail("index flush");
+		nmsgs_turn = 0;
+		commit_posts();
+		lc_actor_cork(A, 0);
+	}
+	journal_close(J);
+	bk_users_fini(&users);
+	bk_chans_fini(&chans);
+	free(posts);
+	lc_exit(A, "shutdown");
+}

@@ -1,0 +1,413 @@
+/* lc-bench-journal: durable appends per second through journal_append (chatd/journal.c) with
+ * group sizes 1, 64 and 1024, beside (a) a raw append + fdatasync loop on a file, (b) plain
+ * SQLite inserts (one prepared INSERT per row, one transaction per group, WAL,
+ * synchronous=FULL) and (c) the naive journal: the same inserts with the journal's two UNIQUE
+ * indexes kept at every commit, all in the same run; then the replay of a journal of --replay
+ * messages as a restarted storage worker does it. Prints a table; no assertion.
+ *
+ * Usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]
+ *   DIR        an empty scratch directory (files are created and removed there)
+ *   --runs     runs per figure, the median is shown (default 3)
+ *   --replay   messages in the replay journal (default 1000000; 0: skip)
+ *   --targets  channels the messages are spread over (default 64) */
+#include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "../../chatd/journal.h"
+
+#define MAXG 1024
+#define TEXT "the quick brown fox jumps over the lazy dog, again and again: 0123456789"
+#define SOURCE "somebody!someuser@host.example.net"
+
+static const char *dir;
+static int ntargets = 64;
+static char targets[1024][16];
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "lc-bench-journal: fatal: %s: %s\n", what, strerror(errno));
+	exit(111);
+}
+
+static void
+scratch(char *buf, size_t size, const char *name)
+{
+	char p[512];
+
+	snprintf(buf, size, "%s/%s", dir, name);
+	unlink(buf);
+	snprintf(p, sizeof p, "%s-wal", buf);
+	unlink(p);
+	snprintf(p, sizeof p, "%s-shm", buf);
+	unlink(p);
+}
+
+/* Transactions per run: enough rows to be steady, few enough for a short run. */
+static int
+txns_for(int g)
+{
+	return g == 1 ? 2000 : g <= 64 ? 800 : 400;
+}
+
+/* (a) one record of the same size per message, one fdatasync per group. Rows/s. */
+static double
+run_raw(int g)
+{
+	static char buf[MAXG * 160];
+	char path[512];
+	size_t len = 0;
+	int fd, n = txns_for(g);
+	double t;
+
+	scratch(path, sizeof path, "raw.log");
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0600)) < 0)
+		die("open raw.log");
+	t = now_s();
+	for (int k = 0; k < n; k++) {
+		len = 0;
+		for (int i = 0; i < g; i++)
+			len += (size_t)snprintf(buf + len, 160, "%d %s %s %s k%d:%d\n", i, targets[i % ntargets],
+			    SOURCE, TEXT, k, i);
+		if (write(fd, buf, len) != (ssize_t)len || fdatasync(fd) < 0)
+			die("write raw.log");
+	}
+	t = now_s() - t;
+	close(fd);
+	unlink(path);
+	return (double)n * g / t;
+}
+
+static void
+sq(sqlite3 *db, const char *sql)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "lc-bench-journal: fatal: %s: %s\n", sql, sqlite3_errmsg(db));
+		exit(111);
+	}
+}
+
+/* (b) plain SQLite: a rowid table with the journal's columns, no secondary index; with
+ * `indexed`, the naive journal: UNIQUE(dedupe) and UNIQUE(target, chan_seq) kept at once. */
+static double
+run_sqlite_with(int g, int indexed)
+{
+	long seq[1024] = { 0 };
+	char path[512], key[32];
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	int n = txns_for(g);
+	long id = 0;
+	double t;
+
+	scratch(path, sizeof path, "plain.db");
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		die("sqlite3_open");
+	sq(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    "CREATE TABLE m(id INTEGER PRIMARY KEY, ts_ms INTEGER, target TEXT, chan_seq INTEGER,"
+	    " cmd INTEGER, source TEXT, account TEXT, tags TEXT, text TEXT, dedupe TEXT)");
+	if (indexed)
+		sq(db, "CREATE UNIQUE INDEX m_dedupe ON m(dedupe);"
+		    "CREATE UNIQUE INDEX m_target ON m(target, chan_seq)");
+	if (sqlite3_prepare_v2(db, "INSERT INTO m VALUES (?1, ?2, ?3, ?4, 0, ?5, NULL, NULL, ?6,"
+	    " ?7)", -1, &ins, NULL) != SQLITE_OK)
+		die("prepare");
+	t = now_s();
+	for (int k = 0; k < n; k++) {
+		sq(db, "BEGIN");
+		for (int i = 0; i < g; i++) {
+			snprintf(key, sizeof key, "k%d:%d", k, i);
+			sqlite3_bind_int64(ins, 1, ++id);
+			sqlite3_bind_int64(ins, 2, 1700000000000 + id);
+			sqlite3_bind_text(ins, 3, targets[i % ntargets], -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 4, ++seq[i % ntargets]);
+			sqlite3_bind_text(ins, 5, SOURCE, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 6, TEXT, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 7, key, -1, SQLITE_STATIC);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				die("insert");
+			sqlite3_reset(ins);
+		}
+		sq(db, "COMMIT");
+	}
+	t = now_s() - t;
+	sqlite3_finalize(ins);
+	sqlite3_close(db);
+	scratch(path, sizeof path, "plain.db");
+	return (double)n * g / t;
+}
+
+static double
+run_sqlite(int g)
+{
+	return run_sqlite_with(g, 0);
+}
+
+static double
+run_sqlite_idx(int g)
+{
+	return run_sqlite_with(g, 1);
+}
+
+/* Fill `n` journal inputs for transaction k; keys[] is the storage for dedupe keys. */
+static void
+fill(struct jin *in, char (*keys)[32], int k, int g)
+{
+	for (int i = 0; i < g; i++) {
+		snprintf(keys[i], 32, "gw1:c%d:%d", k, i);
+		in[i] = (struct jin){ .target = targets[(k * g + i) % ntargets], .source = SOURCE,
+		    .text = TEXT, .dedupe = keys[i], .cmd = JOURNAL_PRIVMSG };
+	}
+}
+
+static struct journal *
+open_journal(const char *path)
+{
+	struct journal *j = journal_open(path);
+
+	if (j == NULL)
+		die(path);
+	return j;
+}
+
+/* (d) journal_append, one call per group: what chat-storage does. `sustained`: the clock
+ * also runs over the index flushes (forced every 262144 messages, and a final one so that
+ * every row is indexed); otherwise the commit path alone (indexes flushed later, at idle). */
+static double
+run_journal_with(int g, int sustained)
+{
+	static struct jin in[MAXG];
+	static struct jout out[MAXG];
+	static char keys[MAXG][32];
+	char path[512];
+	struct journal *j;
+	int n = txns_for(g);
+	double t;
+
+	scratch(path, sizeof path, "journal.db");
+	j = open_journal(path);
+	if (!sustained)
+		journal_set_index_every(j, INT64_MAX);
+	t = now_s();
+	for (int k = 0; k < n; k++) {
+		fill(in, keys, k, g);
+		if (journal_append(j, in, (size_t)g, out) < 0) {
+			fprintf(stderr, "lc-bench-journal: fatal: append: %s\n", journal_errmsg(j));
+			exit(111);
+		}
+	}
+	if (sustained && journal_flush_index(j, 0) < 0)
+		die("flush");
+	t = now_s() - t;
+	journal_close(j);
+	scratch(path, sizeof path, "journal.db");
+	return (double)n * g / t;
+}
+
+static double
+run_journal(int g)
+{
+	return run_journal_with(g, 0);
+}
+
+static double
+run_journal_sus(int g)
+{
+	return run_journal_with(g, 1);
+}
+
+static int
+cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double (*fn)(int), int g, int runs)
+{
+	double v[16];
+
+	for (int r = 0; r < runs; r++)
+		v[r] = fn(g);
+	qsort(v, (size_t)runs, sizeof v[0], cmpd);
+	return v[runs / 2];
+}
+
+static int
+count_cb(void *arg, const struct jmsg *m)
+{
+	(*(long *)arg)++;
+	return 0;
+}
+
+/* A child appends `tail` more messages and dies without journal_close (as a SIGKILLed
+ * worker would): the next open rebuilds the memory index of that tail. */
+static void
+crash_append(const char *path, int kbase, long tail)
+{
+	static struct jin in[MAXG];
+	static struct jout out[MAXG];
+	static char keys[MAXG][32];
+	struct journal *j;
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) < 0)
+		die("fork");
+	if (pid == 0) {
+		j = open_journal(path);
+		journal_set_index_every(j, tail + 1);
+		for (long k = 0; k * MAXG < tail; k++) {
+			int g = tail - k * MAXG < MAXG ? (int)(tail - k * MAXG) : MAXG;
+			fill(in, keys, kbase + (int)k, g);	/* keys unused so far */
+			if (journal_append(j, in, (size_t)g, out) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("crash_append child");
+}
+
+static double crash_open_s[16];
+
+/* Time journal_open after a crash left a tail of 16383 messages (the tail's size is up to
+ * the worker: this is what an idle flush every 16384 messages leaves at worst). */
+static void
+crash_reopen(const char *path, int runs)
+{
+	struct journal *j;
+	long tail = 16383;
+	double t;
+
+	for (int r = 0; r < runs; r++) {
+		crash_append(path, 1000000 + r * 1000, tail);
+		t = now_s();
+		j = open_journal(path);
+		crash_open_s[r] = now_s() - t;
+		journal_close(j);
+	}
+	qsort(crash_open_s, (size_t)runs, sizeof crash_open_s[0], cmpd);
+}
+
+/* Build a journal of n messages (groups of 1024), then time reopen + scan and reopen +
+ * LATEST 100 of every target, medians of `runs`. */
+static void
+replay(long n, int runs)
+{
+	static struct jin in[MAXG];
+	static struct jout out[MAXG];
+	static char keys[MAXG][32];
+	double scan[16], latest[16], t;
+	char path[512];
+	struct journal *j;
+	long got;
+
+	scratch(path, sizeof path, "replay.db");
+	j = open_journal(path);
+	t = now_s();
+	for (long k = 0; k * MAXG < n; k++) {
+		int g = n - k * MAXG < MAXG ? (int)(n - k * MAXG) : MAXG;
+		fill(in, keys, (int)k, g);
+		if (journal_append(j, in, (size_t)g, out) < 0)
+			die("append");
+	}
+	t = now_s() - t;
+	journal_close(j);
+	printf("\nreplay: journal of %ld messages over %d targets (written in %.2f s)\n", n,
+	    ntargets, t);
+	for (int r = 0; r < runs; r++) {
+		struct jref star = { .type = JREF_NONE };
+		got = 0;
+		t = now_s();
+		j = open_journal(path);
+		journal_scan(j, 0, -1, count_cb, &got);
+		journal_close(j);
+		scan[r] = now_s() - t;
+		if (got != n)
+			fprintf(stderr, "lc-bench-journal: scan read %ld of %ld\n", got, n);
+		got = 0;
+		t = now_s();
+		j = open_journal(path);
+		for (int i = 0; i < ntargets; i++)
+			journal_history(j, targets[i], JOURNAL_LATEST, &star, NULL, 100, count_cb, &got);
+		journal_close(j);
+		latest[r] = now_s() - t;
+	}
+	crash_reopen(path, runs);
+	qsort(scan, (size_t)runs, sizeof scan[0], cmpd);
+	qsort(latest, (size_t)runs, sizeof latest[0], cmpd);
+	printf("%-44s %10.3f s  (%.0f msg/s)\n", "reopen + read every message (journal_scan)",
+	    scan[runs / 2], n / scan[runs / 2]);
+	printf("%-44s %10.3f s  (%ld messages)\n", "reopen + LATEST 100 of every target",
+	    latest[runs / 2], got);
+	printf("%-44s %10.3f s\n", "open after a crash (16383-message tail)",
+	    crash_open_s[runs / 2]);
+	scratch(path, sizeof path, "replay.db");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int groups[] = { 1, 64, 1024 };
+	long nreplay = 1000000;
+	int runs = 3;
+
+	if (argc < 2)
+		goto usage;
+	dir = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
+			runs = atoi(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--replay") == 0)
+			nreplay = atol(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--targets") == 0)
+			ntargets = atoi(argv[++i]);
+		else
+			goto usage;
+	}
+	if (runs < 1 || runs > 15 || ntargets < 1 || ntargets > 1024 || nreplay < 0)
+		goto usage;
+	for (int i = 0; i < ntargets; i++)
+		snprintf(targets[i], sizeof targets[i], "#chan%d", i);
+	printf("durable appends, rows/s, median of %d runs (SQLite %s, WAL, synchronous=FULL)\n",
+	    runs, sqlite3_libversion());
+	printf("%6s %13s %13s %14s %14s %14s %10s %10s\n", "group", "raw+fdatasync",
+	    "plain sqlite", "sqlite+indexes", "journal commit", "journal+index", "commit/sql",
+	    "+index/sql");
+	for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
+		int g = groups[k];
+		double raw = median(run_raw, g, runs), sql = median(run_sqlite, g, runs);
+		double idx = median(run_sqlite_idx, g, runs), jr = median(run_journal, g, runs);
+		double js = median(run_journal_sus, g, runs);
+		printf("%6d %13.0f %13.0f %14.0f %14.0f %14.0f %10.2f %10.2f\n", g, raw, sql, idx, jr,
+		    js, jr / sql, js / sql);
+		fflush(stdout);
+	}
+	if (nreplay > 0)
+		replay(nreplay, runs);
+	return 0;
+usage:
+	fprintf(stderr, "usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]\n");
+	return 100;
+}

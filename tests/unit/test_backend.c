@@ -1,0 +1,131 @@
+/* The chat backend's pure state (chatd/backend.c): users rebuilt from session events (what a
+ * restarted session and storage do), channels from channel events, the POST target check. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../chatd/backend.h"
+
+static void
+reg(struct bk_users *t, const char *nick, const char *conn)
+{
+	char d[CHAT_TEXT_MAX + 1];
+
+	assert_int_equal(bk_reg_data(d, sizeof d, conn, "u", "h", "Real Name", ""), 0);
+	assert_int_equal(bk_user_apply(t, nick, BK_EV_REG, d), 0);
+}
+
+static void
+test_user_events(void **st)
+{
+	struct bk_users t = { 0 };
+	struct bk_user *u;
+
+	reg(&t, "Alice", "chatd.0/5/1");
+	u = bk_user_find(&t, "ALICE");
+	assert_non_null(u);
+	assert_true(u->registered);
+	assert_string_equal(u->conn, "chatd.0/5/1");
+	assert_string_equal(u->nick, "Alice");
+	assert_string_equal(u->realname, "Real Name");
+	assert_string_equal(u->account, "");
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_JOIN, "#A"), 0);
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_JOIN, "#a"), 0);    /* again: no-op */
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_JOIN, "#b"), 0);
+	assert_int_equal(u->nchans, 2);
+	assert_true(bk_user_in(u, "#a"));
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_PART, "#a"), 0);
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_PART, "#a"), 0);    /* again: no-op */
+	assert_false(bk_user_in(u, "#a"));
+	assert_true(bk_user_in(u, "#B"));
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_UNREG, "bye"), 0);
+	assert_false(u->registered);
+	assert_int_equal(u->nchans, 0);
+	assert_int_equal(bk_user_apply(&t, "alice", BK_EV_REG, "too\nfew"), -1);
+	assert_int_equal(bk_user_apply(&t, "alice", 99, ""), -1);
+	bk_users_fini(&t);
+}
+
+/* A session's recovery: the state storage sends (REG + JOINs per registered user) applied to an
+ * empty table, twice (a resent load), gives the table it came from. */
+static void
+test_recovery_from_events(void **st)
+{
+	struct bk_users a = { 0 }, b = { 0 };
+	char d[CHAT_TEXT_MAX + 1];
+
+	reg(&a, "bob", "chatd.1/2/3");
+	bk_user_apply(&a, "bob", BK_EV_JOIN, "#x");
+	reg(&a, "eve", "chatd.0/1/1");
+	bk_user_apply(&a, "eve", BK_EV_UNREG, "");
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < a.n; i++) {
+			struct bk_user *u = a.v[i];
+			if (!u->registered)
+				continue;
+			bk_reg_data(d, sizeof d, u->conn, u->user, u->host, u->realname, u->account);
+			assert_int_equal(bk_user_apply(&b, u->nick, BK_EV_REG, d), 0);
+			for (size_t k = 0; k < u->nchans; k++)
+				assert_int_equal(bk_user_apply(&b, u->nick, BK_EV_JOIN, u->chans[k]), 0);
+		}
+	assert_int_equal(b.n, 1);
+	assert_string_equal(b.v[0]->conn, "chatd.1/2/3");
+	assert_int_equal(b.v[0]->nchans, 1);
+	assert_true(bk_user_in(b.v[0], "#X"));
+	assert_null(bk_user_find(&b, "eve"));
+	bk_users_fini(&a);
+	bk_users_fini(&b);
+}
+
+static void
+test_channels_and_post_check(void **st)
+{
+	struct bk_chans c = { 0 };
+	struct bk_users u = { 0 };
+	char names[64];
+	struct bk_chan *ch;
+
+	reg(&u, "alice", "chatd.0/1/1");
+	reg(&u, "bob", "chatd.0/2/1");
+	assert_int_equal(bk_post_check(&c, &u, "alice", "#a"), 403);
+	assert_int_equal(bk_chan_apply(&c, "#A", CHAT_K_JOIN, "1\nalice!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n"), 0);
+	ch = bk_chan_find(&c, "#a");
+	bk_chan_names(ch, names, sizeof names);
+	assert_string_equal(names, "alice bob");
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_TOPIC, "3\nbob!u@h\nhello world"), 0);
+	assert_string_equal(ch->topic, "hello world");
+	assert_string_equal(ch->setter, "bob!u@h");
+	assert_int_equal(ch->topic_ms, 3);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_PART, "4\nbob!u@h\nbye"), 0);
+	assert_int_equal(bk_post_check(&c, &u, "alice", "#a"), 0);
+	assert_int_equal(bk_post_check(&c, &u, "BOB", "#A"), 404);
+	assert_int_equal(bk_post_check(&c, &u, "alice", "Bob"), 0);
+	assert_int_equal(bk_post_check(&c, &u, "alice", "carol"), 401);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_QUIT, "5\nalice!u@h\nquit"), 0);
+	assert_int_equal(bk_post_check(&c, &u, "alice", "#a"), 403);
+	assert_string_equal(ch->topic, "");             /* an emptied channel is gone */
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "no time"), -1);
+	assert_int_equal(bk_chan_apply(&c, "#a", 99, "1\nx\n"), -1);
+	bk_chans_fini(&c);
+	bk_users_fini(&u);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_user_events),
+		cmocka_unit_test(test_recovery_from_events),
+		cmocka_unit_test(test_channels_and_post_check),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

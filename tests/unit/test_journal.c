@@ -1,0 +1,937 @@
+/* Unit tests for chatd/journal.c: group commit, de-duplication, timestamps, every
+ * CHATHISTORY kind with its edge cases, accounts, session events and snapshots, reopening,
+ * and a child SIGKILLed while it appends. Each test has its own mkdtemp directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "../../chatd/journal.h"
+
+/* Tail size that triggers an index flush: the suite runs twice, with every message in the
+ * memory tail (large) and with the on-disk indexes flushed every few messages (small). */
+static int64_t index_every = 65536;
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct journal *j;
+	int64_t now;		/* the fake clock */
+};
+
+static int64_t
+fake_now(void *arg)
+{
+	return ((struct fx *)arg)->now;
+}
+
+static struct journal *
+reopen(struct fx *f)
+{
+	if (f->j != NULL)
+		assert_int_equal(journal_close(f->j), 0);
+	f->j = journal_open(f->path);
+	assert_non_null(f->j);
+	journal_set_clock(f->j, fake_now, f);
+	journal_set_index_every(f->j, index_every);
+	journal_set_pwhash_limits(f->j, crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
+	return f->j;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "%s/test_journal.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof f->path, "%s/journal.db", f->dir);
+	f->now = 1700000000000;
+	reopen(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *d;
+	char p[512];
+	DIR *dir;
+
+	journal_close(f->j);
+	if ((dir = opendir(f->dir)) != NULL) {
+		while ((d = readdir(dir)) != NULL)
+			if (d->d_name[0] != '.') {
+				snprintf(p, sizeof p, "%s/%s", f->dir, d->d_name);
+				unlink(p);
+			}
+		closedir(dir);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct jin
+msg(const char *target, const char *text, const char *dedupe)
+{
+	struct jin in = { .target = target, .source = "nick!user@host", .text = text,
+	    .dedupe = dedupe, .cmd = JOURNAL_PRIVMSG };
+	return in;
+}
+
+/* Append one message alone (its own batch); returns its jout. */
+static struct jout
+post(struct fx *f, const char *target, const char *text, const char *dedupe)
+{
+	struct jin in = msg(target, text, dedupe);
+	struct jout out;
+
+	assert_int_equal(journal_append(f->j, &in, 1, &out), 0);
+	return out;
+}
+
+/* --- append, dedupe, timestamps ----------------------------------------------------------- */
+
+static void
+test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	static const char *const tg[] = { "#a", "#B", "alice,bob" };
+	struct jin in[100];
+	struct jout out[100];
+	char keys[100][32];
+	int64_t seq[3] = { 0 };
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(keys[i], sizeof keys[i], "gw1:c1:%d", i);
+		in[i] = msg(tg[i % 3], "hello", keys[i]);
+	}
+	in[7].cmd = JOURNAL_NOTICE;
+	in[7].account = "acct";
+	in[7].tags = "+draft/reply=abc";
+	assert_int_equal(journal_append(f->j, in, 100, out), 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(out[i].id, i + 1);
+		assert_int_equal(out[i].chan_seq, ++seq[i % 3]);
+		assert_false(out[i].dup);
+		assert_int_equal(journal_msgid_id(f->j, out[i].msgid), out[i].id);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(out[i].msgid, out[k].msgid);
+	}
+	assert_int_equal(journal_last_id(f->j), 100);
+	assert_int_equal(journal_last_seq(f->j, "#b"), 33);	/* casefolded */
+	assert_int_equal(journal_last_seq(f->j, "#nothing"), 0);
+	assert_int_equal(journal_append(f->j, in, 0, out), 0);
+}
+
+static int
+grab_one(void *arg, const struct jmsg *m)
+{
+	struct jmsg *dst = arg;
+
+	*dst = *m;
+	dst->target = dst->source = dst->text = dst->account = dst->tags = NULL;
+	return 0;
+}
+
+static int
+check_notice(void *arg, const struct jmsg *m)
+{
+	assert_int_equal(m->cmd, JOURNAL_NOTICE);
+	assert_string_equal(m->account, "acct");
+	assert_string_equal(m->tags, "+draft/reply=abc");
+	assert_string_equal(m->text, "x y");
+	assert_string_equal(m->source, "nick!user@host");
+	assert_string_equal(m->target, "#a");
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_fields_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	struct jin in = msg("#A", "x y", "k1");
+	struct jout out;
+	struct jmsg m;
+	int n = 0;
+
+	in.cmd = JOURNAL_NOTICE;
+	in.account = "acct";
+	in.tags = "+draft/reply=abc";
+	assert_int_equal(journal_append(f->j, &in, 1, &out), 0);
+	assert_int_equal(journal_since(f->j, "#a", 0, 10, check_notice, &n), 1);
+	assert_int_equal(n, 1);
+	post(f, "#a", "plain", NULL);
+	assert_int_equal(journal_since(f->j, "#a", 1, 10, grab_one, &m), 1);
+	assert_int_equal(m.chan_seq, 2);
+	assert_int_equal(m.cmd, JOURNAL_PRIVMSG);
+}
+
+static void
+test_dedupe(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[4] = { msg("#a", "1", "k1"), msg("#a", "2", "k2"), msg("#b", "3", "k3"),
+	    msg("#a", "4", NULL) };
+	struct jin retry[4] = { msg("#a", "1", "k1"), msg("#a", "5", "k5"), msg("#b", "3", "k3"),
+	    msg("#a", "5 again", "k5") };
+	struct jout out[4], again[4];
+
+	assert_int_equal(journal_append(f->j, in, 4, out), 0);
+	f->now += 5000;
+	/* a retry of the whole batch: the originals, nothing new */
+	assert_int_equal(journal_append(f->j, in, 3, again), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true(again[i].dup);
+		assert_int_equal(again[i].id, out[i].id);
+		assert_int_equal(again[i].ts_ms, out[i].ts_ms);
+		assert_int_equal(again[i].chan_seq, out[i].chan_seq);
+		assert_string_equal(again[i].msgid, out[i].msgid);
+	}
+	assert_int_equal(journal_last_id(f->j), 4);
+	/* a mix of old, new, and a duplicate inside the batch */
+	assert_int_equal(journal_append(f->j, retry, 4, again), 0);
+	assert_true(again[0].dup);
+	assert_int_equal(again[0].id, 1);
+	assert_false(again[1].dup);
+	assert_int_equal(again[1].id, 5);
+	assert_int_equal(again[1].chan_seq, 4);
+	assert_true(again[2].dup);
+	assert_true(again[3].dup);
+	assert_int_equal(again[3].id, 5);
+	assert_string_equal(again[3].msgid, again[1].msgid);
+	assert_int_equal(journal_last_id(f->j), 5);
+	assert_int_equal(journal_last_seq(f->j, "#a"), 4);
+	/* no de-duplication without a key */
+	assert_int_equal(journal_append(f->j, &in[3], 1, again), 0);
+	assert_false(again[0].dup);
+	assert_int_equal(again[0].id, 6);
+}
+
+static void
+test_invalid_batch_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	char longt[JOURNAL_TARGET_MAX + 2];
+	struct jin in[2] = { msg("#a", "ok", "k1"), msg("", "bad", "k2") };
+	struct jout out[2];
+
+	assert_int_equal(journal_append(f->j, in, 2, out), -1);
+	assert_int_equal(errno, EINVAL);
+	in[1] = msg("#a", NULL, "k2");
+	assert_int_equal(journal_append(f->j, in, 2, out), -1);
+	in[1] = msg("#a", "x", "k2");
+	in[1].cmd = 7;
+	assert_int_equal(journal_append(f->j, in, 2, out), -1);
+	memset(longt, 'x', sizeof longt - 1);
+	longt[sizeof longt - 1] = '\0';
+	in[1] = msg(longt, "x", "k2");
+	assert_int_equal(journal_append(f->j, in, 2, out), -1);
+	assert_int_equal(journal_last_id(f->j), 0);
+	assert_int_equal(journal_last_seq(f->j, "#a"), 0);
+	in[1] = msg("#a", "x", "k2");
+	assert_int_equal(journal_append(f->j, in, 2, out), 0);
+	assert_int_equal(out[1].id, 2);
+}
+
+static void
+test_timestamps(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[50];
+	struct jout out[50];
+	int64_t t0 = f->now;
+
+	for (int i = 0; i < 50; i++)
+		in[i] = msg(i % 2 ? "#a" : "#b", "t", NULL);
+	assert_int_equal(journal_append(f->j, in, 50, out), 0);
+	/* same clock reading: distinct and increasing per target, never below the clock */
+	for (int i = 2; i < 50; i++)
+		assert_int_equal(out[i].ts_ms, out[i - 2].ts_ms + 1);
+	assert_int_equal(out[0].ts_ms, t0);
+	assert_int_equal(out[1].ts_ms, t0);
+	/* the clock goes back an hour: nothing goes back */
+	f->now = t0 - 3600 * 1000;
+	post(f, "#c", "x", NULL);
+	assert_true(post(f, "#c", "y", NULL).ts_ms >= out[49].ts_ms);
+	assert_true(post(f, "#a", "z", NULL).ts_ms > out[49].ts_ms);
+	/* the clock moves on: timestamps follow it */
+	f->now = t0 + 60000;
+	assert_int_equal(post(f, "#a", "w", NULL).ts_ms, t0 + 60000);
+	assert_int_equal(post(f, "#a", "v", NULL).ts_ms, t0 + 60001);
+}
+
+static void
+test_reopen_resumes(void **state)
+{
+	struct fx *f = *state;
+	struct jout a, b, c;
+	char prefix[9];
+
+	post(f, "#a", "1", "k1");
+	a = post(f, "#a", "2", "k2");
+	b = post(f, "#b", "3", "k3");
+	memcpy(prefix, a.msgid, 8);
+	prefix[8] = '\0';
+	f->now -= 86400000;	/* restarted with a clock a day behind */
+	reopen(f);
+	assert_int_equal(journal_last_id(f->j), 3);
+	c = post(f, "#a", "4", "k4");
+	assert_int_equal(c.id, 4);
+	assert_int_equal(c.chan_seq, 3);
+	assert_true(c.ts_ms >= b.ts_ms && c.ts_ms > a.ts_ms);
+	assert_memory_equal(c.msgid, prefix, 8);
+	c = post(f, "#a", "2", "k2");	/* a retry across the restart */
+	assert_true(c.dup);
+	assert_int_equal(c.id, a.id);
+	assert_int_equal(journal_msgid_id(f->j, a.msgid), 2);
+}
+
+static void
+test_msgid_format(void **state)
+{
+	struct fx *f = *state;
+	char m[JOURNAL_MSGID_MAX], bad[JOURNAL_MSGID_MAX + 8];
+	static const int64_t ids[] = { 1, 31, 32, 1023, 1024, 123456789, 1LL << 40 };
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		journal_msgid(f->j, ids[i], m);
+		assert_true(strlen(m) < JOURNAL_MSGID_MAX);
+		assert_int_equal(strspn(m, "0123456789abcdefghjkmnpqrstvwxyz"), strlen(m));
+		assert_int_equal(journal_msgid_id(f->j, m), ids[i]);
+	}
+	journal_msgid(f->j, 5, m);
+	snprintf(bad, sizeof bad, "%.8s05", m);	/* leading zero: not canonical */
+	assert_int_equal(journal_msgid_id(f->j, bad), -1);
+	snprintf(bad, sizeof bad, "%.8sU", m);
+	assert_int_equal(journal_msgid_id(f->j, bad), -1);
+	snprintf(bad, sizeof bad, "%.8s", m);
+	assert_int_equal(journal_msgid_id(f->j, bad), -1);
+	assert_int_equal(journal_msgid_id(f->j, "zzzzzzzz1"), strncmp(m, "zzzzzzzz", 8) == 0 ? 1 : -1);
+}
+
+static void
+test_ref_parse_and_format(void **state)
+{
+	struct jref r;
+	char buf[25];
+
+	assert_int_equal(journal_ref_parse("*", &r), 0);
+	assert_int_equal(r.type, JREF_NONE);
+	assert_int_equal(journal_ref_parse("msgid=abc", &r), 0);
+	assert_int_equal(r.type, JREF_MSGID);
+	assert_string_equal(r.msgid, "abc");
+	assert_int_equal(journal_ref_parse("timestamp=2026-01-02T03:04:05.678Z", &r), 0);
+	assert_int_equal(r.type, JREF_TS);
+	assert_int_equal(r.ts_ms, 1767323045678LL);
+	journal_ts_format(r.ts_ms, buf);
+	assert_string_equal(buf, "2026-01-02T03:04:05.678Z");
+	journal_ts_format(1767323045000LL, buf);
+	assert_string_equal(buf, "2026-01-02T03:04:05.000Z");
+	assert_int_equal(journal_ref_parse("timestamp=2026-01-02T03:04:05Z", &r), 0);
+	assert_int_equal(r.ts_ms, 1767323045000LL);
+	assert_int_equal(journal_ref_parse("timestamp=2026-01-02 03:04:05.678Z", &r), -1);
+	assert_int_equal(journal_ref_parse("timestamp=2026-13-02T03:04:05.678Z", &r), -1);
+	assert_int_equal(journal_ref_parse("timestamp=2026-01-02T03:04:05.678", &r), -1);
+	assert_int_equal(journal_ref_parse("msgid=", &r), -1);
+	assert_int_equal(journal_ref_parse("id=x", &r), -1);
+	assert_int_equal(journal_dm_target("Bob", "alice", buf, sizeof buf), 0);
+	assert_string_equal(buf, "alice,bob");
+	assert_int_equal(journal_dm_target("alice", "BOB", buf, sizeof buf), 0);
+	assert_string_equal(buf, "alice,bob");
+	assert_int_equal(journal_dm_target("alice", "bob", buf, 5), -1);
+}
+
+/* --- CHATHISTORY -------------------------------------------------------------------------- */
+
+/* #c holds seq 1..10 at ts T0 + 10 * seq, interleaved with #other; msgids kept. */
+#define T0 1000000000000LL
+struct hist {
+	struct fx *f;
+	char msgid[11][JOURNAL_MSGID_MAX];
+	char other[JOURNAL_MSGID_MAX];
+};
+
+static void
+fill_history(struct hist *h, struct fx *f)
+{
+	h->f = f;
+	for (int s = 1; s <= 10; s++) {
+		f->now = T0 + 10 * s;
+		strcpy(h->msgid[s], post(f, "#c", "m", NULL).msgid);
+		strcpy(h->other, post(f, "#other", "o", NULL).msgid);
+	}
+}
+
+struct got {
+	int n;
+	int64_t seq[64];
+	int64_t ts[64];
+};
+
+static int
+collect(void *arg, const struct jmsg *m)
+{
+	struct got *g = arg;
+
+	assert_true(g->n < 64);
+	g->seq[g->n] = m->chan_seq;
+	g->ts[g->n++] = m->ts_ms;
+	return 0;
+}
+
+static struct jref
+M(struct hist *h, int seq)
+{
+	struct jref r = { .type = JREF_MSGID };
+
+	strcpy(r.msgid, h->msgid[seq]);
+	return r;
+}
+
+static struct jref
+T(int64_t ts)
+{
+	struct jref r = { .type = JREF_TS, .ts_ms = ts };
+
+	return r;
+}
+
+/* Run a query and compare the chan_seqs returned with want[0..nwant-1]. */
+static void
+expect_hist(struct hist *h, const char *what, enum journal_kind k, struct jref r1,
+    struct jref r2, int limit, const int *want, int nwant)
+{
+	struct got g = { 0 };
+	int n = journal_history(h->f->j, "#c", k, &r1, &r2, limit, collect, &g);
+
+	if (n != nwant || g.n != nwant)
+		fail_msg("%s: got %d messages, want %d", what, n, nwant);
+	for (int i = 0; i < nwant; i++) {
+		if (g.seq[i] != want[i])
+			fail_msg("%s: #%d is seq %lld, want %d", what, i, (long long)g.seq[i],
+			    want[i]);
+		assert_int_equal(g.ts[i], T0 + 10 * want[i]);
+	}
+}
+
+#define NONE ((struct jref){ .type = JREF_NONE })
+#define W(...) (const int[]){ __VA_ARGS__ }, (int)(sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
+#define EMPTY NULL, 0
+#define H(k, r1, r2, n, want) \
+	expect_hist(&h, #k " " #r1 " " #r2 " " #n, JOURNAL_##k, r1, r2, n, want)
+
+static void
+test_history_latest(void **state)
+{
+	struct hist h;
+
+	fill_history(&h, *state);
+	H(LATEST, NONE, NONE, 3, W(8, 9, 10));
+	H(LATEST, NONE, NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(LATEST, NONE, NONE, 0, EMPTY);
+	H(LATEST, M(&h, 5), NONE, 3, W(8, 9, 10));
+	H(LATEST, M(&h, 8), NONE, 5, W(9, 10));
+	H(LATEST, M(&h, 10), NONE, 5, EMPTY);
+	H(LATEST, M(&h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(LATEST, T(T0 + 55), NONE, 100, W(6, 7, 8, 9, 10));
+	H(LATEST, T(T0 + 50), NONE, 100, W(6, 7, 8, 9, 10));
+	H(LATEST, T(T0 + 100), NONE, 100, EMPTY);
+	H(LATEST, T(0), NONE, 2, W(9, 10));
+}
+
+static void
+test_history_before_after(void **state)
+{
+	struct hist h;
+
+	fill_history(&h, *state);
+	H(BEFORE, M(&h, 5), NONE, 2, W(3, 4));
+	H(BEFORE, M(&h, 1), NONE, 5, EMPTY);
+	H(BEFORE, M(&h, 2), NONE, 5, W(1));
+	H(BEFORE, M(&h, 10), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9));
+	H(BEFORE, T(T0 + 55), NONE, 2, W(4, 5));
+	H(BEFORE, T(T0 + 50), NONE, 2, W(3, 4));
+	H(BEFORE, T(T0 + 5000), NONE, 3, W(8, 9, 10));
+	H(BEFORE, T(0), NONE, 3, EMPTY);
+	H(BEFORE, T(T0 + 10), NONE, 3, EMPTY);
+	H(AFTER, M(&h, 5), NONE, 2, W(6, 7));
+	H(AFTER, M(&h, 10), NONE, 2, EMPTY);
+	H(AFTER, M(&h, 9), NONE, 5, W(10));
+	H(AFTER, M(&h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(AFTER, T(T0 + 55), NONE, 2, W(6, 7));
+	H(AFTER, T(T0 + 50), NONE, 2, W(6, 7));
+	H(AFTER, T(0), NONE, 3, W(1, 2, 3));
+	H(AFTER, T(T0 + 100), NONE, 3, EMPTY);
+}
+
+static void
+test_history_between(void **state)
+{
+	struct hist h;
+
+	fill_history(&h, *state);
+	H(BETWEEN, M(&h, 2), M(&h, 9), 3, W(3, 4, 5));
+	H(BETWEEN, M(&h, 9), M(&h, 2), 3, W(6, 7, 8));	/* reversed: counted from ref1 */
+	H(BETWEEN, M(&h, 2), M(&h, 9), 100, W(3, 4, 5, 6, 7, 8));
+	H(BETWEEN, M(&h, 9), M(&h, 2), 100, W(3, 4, 5, 6, 7, 8));
+	H(BETWEEN, M(&h, 5), M(&h, 6), 10, EMPTY);
+	H(BETWEEN, M(&h, 5), M(&h, 5), 10, EMPTY);
+	H(BETWEEN, M(&h, 1), M(&h, 10), 10, W(2, 3, 4, 5, 6, 7, 8, 9));
+	H(BETWEEN, T(T0 + 15), T(T0 + 45), 10, W(2, 3, 4));
+	H(BETWEEN, T(T0 + 45), T(T0 + 15), 10, W(2, 3, 4));
+	H(BETWEEN, T(T0 + 20), T(T0 + 50), 10, W(3, 4));	/* exact timestamps excluded */
+	H(BETWEEN, T(0), T(T0 + 99999), 2, W(1, 2));
+	H(BETWEEN, T(T0 + 99999), T(0), 2, W(9, 10));
+	H(BETWEEN, M(&h, 3), T(T0 + 65), 10, W(4, 5, 6));
+	H(BETWEEN, T(T0 + 65), M(&h, 3), 1, W(6));
+	H(BETWEEN, T(T0 + 51), T(T0 + 59), 10, EMPTY);
+}
+
+static void
+test_history_around(void **state)
+{
+	struct hist h;
+
+	fill_history(&h, *state);
+	H(AROUND, M(&h, 5), NONE, 3, W(4, 5, 6));
+	H(AROUND, M(&h, 5), NONE, 4, W(4, 5, 6, 7));
+	H(AROUND, M(&h, 5), NONE, 1, W(5));
+	H(AROUND, M(&h, 1), NONE, 3, W(1, 2, 3));	/* at an edge: shifted, still n */
+	H(AROUND, M(&h, 10), NONE, 3, W(8, 9, 10));
+	H(AROUND, M(&h, 5), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(AROUND, T(T0 + 55), NONE, 2, W(5, 6));
+	H(AROUND, T(T0 + 55), NONE, 4, W(4, 5, 6, 7));
+	H(AROUND, T(T0 + 50), NONE, 3, W(4, 5, 6));
+	H(AROUND, T(0), NONE, 2, W(1, 2));
+	H(AROUND, T(T0 + 99999), NONE, 2, W(9, 10));
+}
+
+static void
+test_history_errors_and_empty(void **state)
+{
+	struct hist h;
+	struct got g = { 0 };
+	struct jref r, none = NONE, o = { .type = JREF_MSGID };
+	struct journal *j;
+
+	fill_history(&h, *state);
+	j = h.f->j;
+	strcpy(o.msgid, h.other);
+	/* a msgid of another target, an unknown id, a foreign prefix: ENOENT */
+	errno = 0;
+	assert_int_equal(journal_history(j, "#c", JOURNAL_BEFORE, &o, NULL, 5, collect, &g), -1);
+	assert_int_equal(errno, ENOENT);
+	journal_msgid(j, 99999, r.msgid);
+	r.type = JREF_MSGID;
+	assert_int_equal(journal_history(j, "#c", JOURNAL_AFTER, &r, NULL, 5, collect, &g), -1);
+	assert_int_equal(errno, ENOENT);
+	strcpy(r.msgid, "notoursatall");
+	assert_int_equal(journal_history(j, "#c", JOURNAL_LATEST, &r, NULL, 5, collect, &g), -1);
+	assert_int_equal(errno, ENOENT);
+	r = M(&h, 3);
+	assert_int_equal(journal_history(j, "#c", JOURNAL_BETWEEN, &r, &o, 5, collect, &g), -1);
+	assert_int_equal(errno, ENOENT);
+	/* bad combinations */
+	assert_int_equal(journal_history(j, "#c", JOURNAL_BEFORE, &none, NULL, 5, collect, &g), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(journal_history(j, "#c", JOURNAL_BETWEEN, &r, &none, 5, collect, &g), -1);
+	assert_int_equal(journal_history(j, "", JOURNAL_LATEST, &none, NULL, 5, collect, &g), -1);
+	assert_int_equal(g.n, 0);
+	/* an empty or unknown target is an empty answer */
+	r = T(T0 + 50);
+	assert_int_equal(journal_history(j, "#empty", JOURNAL_LATEST, &none, NULL, 5, collect, &g), 0);
+	assert_int_equal(journal_history(j, "#empty", JOURNAL_BEFORE, &r, NULL, 5, collect, &g), 0);
+	assert_int_equal(journal_history(j, "#empty", JOURNAL_AROUND, &r, NULL, 5, collect, &g), 0);
+	assert_int_equal(journal_history(j, "#empty", JOURNAL_BETWEEN, &r, &r, 5, collect, &g), 0);
+	assert_int_equal(g.n, 0);
+	/* target names are casefolded */
+	assert_int_equal(journal_history(j, "#C", JOURNAL_LATEST, &none, NULL, 2, collect, &g), 2);
+}
+
+static int
+stop_after_two(void *arg, const struct jmsg *m)
+{
+	return ++*(int *)arg == 2;
+}
+
+static void
+test_since_and_scan(void **state)
+{
+	struct hist h;
+	struct got g = { 0 };
+	int n = 0;
+
+	fill_history(&h, *state);
+	assert_int_equal(journal_last_seq(h.f->j, "#c"), 10);
+	assert_int_equal(journal_since(h.f->j, "#c", 7, 100, collect, &g), 3);
+	assert_int_equal(g.seq[0], 8);
+	assert_int_equal(g.seq[2], 10);
+	assert_int_equal(journal_since(h.f->j, "#c", 10, 100, collect, &g), 0);
+	assert_int_equal(journal_since(h.f->j, "#c", 2, 2, collect, &g), 2);
+	assert_int_equal(g.seq[4], 4);
+	assert_int_equal(journal_since(h.f->j, "#c", 0, 100, stop_after_two, &n), 2);
+	g.n = 0;
+	assert_int_equal(journal_scan(h.f->j, 15, -1, collect, &g), 5);
+	assert_int_equal(journal_scan(h.f->j, 0, 3, collect, &g), 3);
+	assert_int_equal(g.n, 8);
+}
+
+/* Partial index flushes: every query and retry is right at each step. */
+static void
+test_partial_flush(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[60];
+	struct jout out[60], again[60];
+	char keys[60][16];
+	struct jref star = { .type = JREF_NONE };
+
+	journal_set_index_every(f->j, 1000000);
+	for (int i = 0; i < 60; i++) {
+		snprintf(keys[i], sizeof keys[i], "s%d:%d", i % 4, i);
+		in[i] = msg(i % 3 ? "#x" : "#y", "m", keys[i]);
+	}
+	assert_int_equal(journal_append(f->j, in, 60, out), 0);
+	assert_int_equal(journal_unindexed(f->j), 60);
+	for (int step = 0; journal_unindexed(f->j) > 0; step++) {
+		struct got g = { 0 };
+		int64_t before = journal_unindexed(f->j);
+		assert_int_equal(journal_flush_index(f->j, 7), 0);
+		assert_int_equal(journal_unindexed(f->j), before > 7 ? before - 7 : 0);
+		assert_int_equal(journal_history(f->j, "#x", JOURNAL_LATEST, &star, NULL, 100,
+		    collect, &g), 40);
+		for (int i = 0; i < 40; i++)
+			assert_int_equal(g.seq[i], i + 1);
+		assert_int_equal(journal_append(f->j, in, 60, again), 0);
+		for (int i = 0; i < 60; i++) {
+			assert_true(again[i].dup);
+			assert_int_equal(again[i].id, out[i].id);
+			assert_int_equal(again[i].chan_seq, out[i].chan_seq);
+		}
+		if (step == 3)
+			reopen(f);	/* a clean restart in the middle flushes the rest */
+		journal_set_index_every(f->j, 1000000);
+	}
+	assert_int_equal(journal_last_id(f->j), 60);
+	assert_int_equal(journal_last_seq(f->j, "#y"), 20);
+	assert_int_equal(post(f, "#y", "new", "s9:9").chan_seq, 21);
+}
+
+/* --- accounts and sessions ---------------------------------------------------------------- */
+
+static void
+test_accounts(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(journal_account_create(f->j, "Alice", "s3cret pw"), 0);
+	assert_int_equal(journal_account_create(f->j, "alice", "other"), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(journal_account_create(f->j, "", "x"), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(journal_account_verify(f->j, "alice", "s3cret pw"), 1);
+	assert_int_equal(journal_account_verify(f->j, "ALICE", "s3cret pw"), 1);
+	assert_int_equal(journal_account_verify(f->j, "alice", "s3cret pW"), 0);
+	assert_int_equal(journal_account_verify(f->j, "alice", ""), 0);
+	assert_int_equal(journal_account_verify(f->j, "bob", "s3cret pw"), 0);
+	assert_int_equal(journal_account_verify(f->j, "", "x"), 0);
+	reopen(f);
+	assert_int_equal(journal_account_verify(f->j, "alice", "s3cret pw"), 1);
+}
+
+/* The plaintext password is nowhere in the file. */
+static void
+test_accounts_no_plaintext(void **state)
+{
+	struct fx *f = *state;
+	char buf[65536], wal[128];
+	const char *pw = "Plaintext-Canary-42";
+	FILE *fp;
+	size_t n;
+
+	assert_int_equal(journal_account_create(f->j, "carol", pw), 0);
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	for (int k = 0; k < 2; k++) {
+		if ((fp = fopen(k ? wal : f->path, "rb")) == NULL)
+			continue;
+		while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+			assert_null(memmem(buf, n, pw, strlen(pw)));
+		fclose(fp);
+	}
+}
+
+struct sess {
+	int64_t snap_seq;
+	char snap[32];
+	int nev;
+	int64_t ev_seq[16];
+	int ev_kind[16];
+	char ev[16][16];
+};
+
+static int
+on_snap(void *arg, int64_t seq, const void *data, size_t len)
+{
+	struct sess *s = arg;
+
+	s->snap_seq = seq;
+	memcpy(s->snap, data, len);
+	s->snap[len] = '\0';
+	return 0;
+}
+
+static int
+on_event(void *arg, int64_t seq, int kind, const void *data, size_t len)
+{
+	struct sess *s = arg;
+
+	s->ev_seq[s->nev] = seq;
+	s->ev_kind[s->nev] = kind;
+	if (len)
+		memcpy(s->ev[s->nev], data, len);
+	s->ev[s->nev++][len] = '\0';
+	return 0;
+}
+
+static void
+test_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct sess s = { 0 };
+
+	assert_int_equal(journal_session_load(f->j, "bob", on_snap, on_event, &s), 0);
+	assert_int_equal(journal_session_append(f->j, "bob", 1, 1, "join #a", 7), 0);
+	assert_int_equal(journal_session_append(f->j, "bob", 2, 1, "join #b", 7), 0);
+	assert_int_equal(journal_session_append(f->j, "bob", 2, 1, "join #b", 7), 1); /* retry */
+	assert_int_equal(journal_session_append(f->j, "bob", 2, 2, "part #b", 7), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(journal_session_append(f->j, "bob", 4, 1, "x", 1), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(journal_session_append(f->j, "bob", 3, 3, NULL, 0), 0);
+	assert_int_equal(journal_session_append(f->j, "bob", 3, 3, NULL, 0), 1);
+	assert_int_equal(journal_session_append(f->j, "carol", 1, 1, "c", 1), 0);
+	assert_int_equal(journal_session_load(f->j, "BOB", on_snap, on_event, &s), 3);
+	assert_int_equal(s.nev, 3);
+	assert_string_equal(s.ev[1], "join #b");
+	assert_int_equal(s.ev_kind[2], 3);
+	assert_string_equal(s.ev[2], "");
+	/* snapshot at 2, one event after it */
+	assert_int_equal(journal_session_snapshot(f->j, "bob", 2, "{#a,#b}", 7), 0);
+	assert_int_equal(journal_session_snapshot(f->j, "bob", 1, "{#a}", 4), 0); /* older: kept */
+	assert_int_equal(journal_session_append(f->j, "bob", 4, 1, "join #d", 7), 0);
+	reopen(f);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(journal_session_load(f->j, "bob", on_snap, on_event, &s), 4);
+	assert_int_equal(s.snap_seq, 2);
+	assert_string_equal(s.snap, "{#a,#b}");
+	assert_int_equal(s.nev, 2);
+	assert_int_equal(s.ev_seq[0], 3);
+	assert_int_equal(s.ev_seq[1], 4);
+	assert_string_equal(s.ev[1], "join #d");
+}
+
+/* One writer: while the journal is open, another process cannot open it. */
+static void
+test_second_open_busy(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid;
+	int st;
+
+	post(f, "#a", "x", NULL);
+	if ((pid = fork()) == 0) {
+		struct journal *j = journal_open(f->path);
+		_exit(j == NULL && errno == EBUSY ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(post(f, "#a", "y", NULL).chan_seq, 2);
+}
+
+/* --- crash safety ------------------------------------------------------------------------- */
+
+/* A batch is a pure function of its number, so a restarted child re-sends it verbatim. */
+#define CRASH_TARGETS 5
+struct crash_rec {
+	int64_t batch, first_id;
+	int32_t n, dups;
+};
+
+static int
+batch_size(int64_t b)
+{
+	return 1 + (int)((b * 2654435761u) % 40);
+}
+
+static void
+crash_child(const char *path, int wfd, int64_t first)
+{
+	struct jin in[40];
+	struct jout out[40];
+	char text[40][48], key[40][48], tg[CRASH_TARGETS][16];
+	struct journal *j = journal_open(path);
+
+	if (j == NULL)
+		_exit(2);
+	journal_set_index_every(j, 97);	/* index flushes get killed too */
+	for (int t = 0; t < CRASH_TARGETS; t++)
+		snprintf(tg[t], sizeof tg[t], "#t%d", t);
+	for (int64_t b = first;; b++) {
+		struct crash_rec r = { .batch = b, .n = batch_size(b) };
+		for (int i = 0; i < r.n; i++) {
+			snprintf(text[i], sizeof text[i], "b=%lld i=%d n=%d", (long long)b, i, r.n);
+			snprintf(key[i], sizeof key[i], "crash:%lld:%d", (long long)b, i);
+			in[i] = msg(tg[(b + i) % CRASH_TARGETS], text[i], key[i]);
+		}
+		if (journal_append(j, in, (size_t)r.n, out) != 0)
+			_exit(3);
+		if (b % 3 == 0 && journal_flush_index(j, 50) != 0)	/* as an idle worker does */
+			_exit(5);
+		r.first_id = out[0].id;
+		for (int i = 0; i < r.n; i++)
+			r.dups += out[i].dup;
+		if (write(wfd, &r, sizeof r) != (ssize_t)sizeof r)
+			_exit(4);
+	}
+}
+
+struct crash_check {
+	int64_t prev_id;
+	int64_t seq[CRASH_TARGETS];
+	int *count;		/* messages seen per batch */
+	int64_t maxb;
+};
+
+static int
+crash_scan(void *arg, const struct jmsg *m)
+{
+	struct crash_check *c = arg;
+	long long b;
+	int i, n, t;
+
+	assert_int_equal(m->id, c->prev_id + 1);
+	c->prev_id = m->id;
+	assert_int_equal(sscanf(m->text, "b=%lld i=%d n=%d", &b, &i, &n), 3);
+	assert_true(b >= 0 && b < 100000);
+	assert_int_equal(n, batch_size(b));
+	t = m->target[2] - '0';
+	assert_int_equal(t, (int)((b + i) % CRASH_TARGETS));
+	assert_int_equal(m->chan_seq, ++c->seq[t]);
+	c->count[b]++;
+	if (b > c->maxb)
+		c->maxb = b;
+	return 0;
+}
+
+static void
+test_crash_kill9(void **state)
+{
+	struct fx *f = *state;
+	struct crash_check c = { .maxb = -1 };
+	int64_t next = 0, reported = -1;
+	unsigned seed = (unsigned)time(NULL);
+	int rounds = getenv("JOURNAL_CRASH_ROUNDS") ? atoi(getenv("JOURNAL_CRASH_ROUNDS")) : 12;
+	/* longest run before the kill; raise it under valgrind, where opening alone takes long */
+	int ms = getenv("JOURNAL_CRASH_MS") ? atoi(getenv("JOURNAL_CRASH_MS")) : 45;
+
+	journal_close(f->j);
+	f->j = NULL;
+	srand(seed);
+	for (int round = 0; round < rounds; round++) {
+		struct crash_rec r;
+		int fd[2], st;
+		pid_t pid;
+
+		assert_int_equal(pipe(fd), 0);
+		if ((pid = fork()) == 0) {
+			close(fd[0]);
+			crash_child(f->path, fd[1], next);
+		}
+		assert_true(pid > 0);
+		close(fd[1]);
+		usleep(5000 + (useconds_t)(rand() % (ms > 5 ? ms * 1000 - 5000 : 1)));
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFSIGNALED(st))
+			fail_msg("child exited with status %d (seed %u)", WEXITSTATUS(st), seed);
+		while (read(fd[0], &r, sizeof r) == (ssize_t)sizeof r) {
+			assert_int_equal(r.batch, reported + 1);
+			/* a batch re-sent after a crash is all old or all new */
+			assert_true(r.dups == 0 || r.dups == r.n);
+			reported = r.batch;
+		}
+		close(fd[0]);
+		next = reported + 1;
+	}
+	c.count = calloc(100000, sizeof *c.count);
+	assert_non_null(c.count);
+	reopen(f);
+	assert_true(journal_scan(f->j, 0, -1, crash_scan, &c) >= 0);
+	/* every acknowledged batch exactly once and whole; at most one more, whole too */
+	assert_true(c.maxb == reported || c.maxb == reported + 1);
+	for (int64_t b = 0; b <= c.maxb; b++)
+		if (c.count[b] != batch_size(b))
+			fail_msg("batch %lld: %d of %d messages (seed %u)", (long long)b, c.count[b],
+			    batch_size(b), seed);
+	assert_int_equal(journal_last_id(f->j), c.prev_id);
+	print_message("crash test: %d kills, %lld batches acknowledged, %lld messages\n", rounds,
+	    (long long)reported + 1, (long long)c.prev_id);
+	free(c.count);
+}
+
+int
+main(void)
+{
+#define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	static const struct CMUnitTest tests[] = {
+		T_(test_group_commit),
+		T_(test_fields_roundtrip),
+		T_(test_dedupe),
+		T_(test_invalid_batch_writes_nothing),
+		T_(test_timestamps),
+		T_(test_reopen_resumes),
+		T_(test_msgid_format),
+		T_(test_ref_parse_and_format),
+		T_(test_history_latest),
+		T_(test_history_before_after),
+		T_(test_history_between),
+		T_(test_history_around),
+		T_(test_history_errors_and_empty),
+		T_(test_since_and_scan),
+		T_(test_partial_flush),
+		T_(test_accounts),
+		T_(test_accounts_no_plaintext),
+		T_(test_sessions),
+		T_(test_second_open_busy),
+		T_(test_crash_kill9),
+	};
+	int failed;
+
+	index_every = 65536;
+	failed = cmocka_run_group_tests_name("journal, memory tail", tests, NULL, NULL);
+	index_every = 3;
+	failed += cmocka_run_group_tests_name("journal, indexes flushed every 3", tests, NULL,
+	    NULL);
+	return failed;
+}
