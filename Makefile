@@ -38,8 +38,8 @@ LDLIBS += $(PKG_LIBS)
 IPC_SRC   := $(wildcard ipc/*.c)
 SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcard supervisor/*.c))
 WORK_LIB  := workers/common.c
-# chatd/*.c files holding an executable's main (none yet); the rest is build/libchat.a
-CHAT_MAIN :=
+# chatd/*.c files holding an executable's main; the rest is build/libchat.a
+CHAT_MAIN := chatd/chatd.c
 CHAT_LIB  := $(filter-out $(CHAT_MAIN), $(wildcard chatd/*.c))
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -50,7 +50,7 @@ LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
 LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
-BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS))
+BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(BIN)/chatd
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
@@ -77,6 +77,10 @@ $(BIN)/supervisor: $(call obj,supervisor/supervisor.c) $(LIBSUP) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chatd: $(call obj,chatd/chatd.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
