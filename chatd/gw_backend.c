@@ -126,7 +126,7 @@ req_deadlines(struct gw *gw, int64_t now)
 				req_free(r);
 				continue;
 			}
-			(r->conn ? lc_info : lc_debug)("no answer from %s to %s rid=%llu after %lld ms: resending", r->to,
+			(r->conn ? lc_info : lc_debug)("%s: no answer from %s to %s rid=%llu after %lld ms: resending", gw->name, r->to,
 			    chat_type_name(r->type), (unsigned long long)r->rid, (long long)r->backoff);
 			r->backoff = r->backoff * 3 / 2;
 			if (r->backoff > GW_REQ_BACKOFF_MAX_MS)
