@@ -107,6 +107,8 @@ gw_num(struct gw_conn *c, unsigned num, ...)
 	while ((p = va_arg(ap, const char *)) != NULL && m.nparams < IRC_PARAMS_MAX)
 		m.params[m.nparams++] = p;
 	va_end(ap);
+	/* the last param is text (':' always), but for the numerics made of tokens */
+	m.trailing = num != 4 && num != 221 && num != 324 && num != 333;
 	gw_reply(c, &m);
 }
 
