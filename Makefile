@@ -54,7 +54,10 @@ BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(B
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
-all: $(BINS)
+# test helpers: built with everything, never installed
+TEST_BINS := $(BIN)/chat-fake
+
+all: $(BINS) $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -81,6 +84,10 @@ $(BIN)/supctl: $(call obj,supervisor/supctl.c) $(LIBSUP) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/chatd: $(call obj,chatd/chatd.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chat-fake: $(call obj,tests/e2e/chat-fake.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

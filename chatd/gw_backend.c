@@ -290,6 +290,9 @@ on_item(struct gw *gw, const struct chat_item *it)
 {
 	struct gw_target *t = target_find(gw, it->target);
 
+	lc_debug("%s: item %s seq=%llu kind=%u from %s (last %llu)", gw->name, it->target,
+	    (unsigned long long)it->seq, it->kind, it->prefix,
+	    (unsigned long long)(t ? t->last : 0));
 	if (!t) {
 		if (!target_has_members(gw, it->target))
 			return;
