@@ -479,7 +479,7 @@ on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 		break;
 	case CHAT_K_PART:
 		gw_chan_del(c, m->target);
-		own_line(c, "PART", m->target, m->text);
+		own_line(c, "PART", m->target, m->text[0] ? m->text : NULL);
 		break;
 	case CHAT_K_TOPIC:
 		own_line(c, "TOPIC", m->target, m->text);

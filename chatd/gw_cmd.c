@@ -177,7 +177,7 @@ cap_reply(struct gw_conn *c, const char *sub, const char *star, const char *text
 {
 	struct irc_msg m = { .source = c->gw->server, .command = "CAP", .trailing = true };
 
-	m.params[m.nparams++] = c->has_nick ? c->nick : "*";
+	m.params[m.nparams++] = gw_nick(c);
 	m.params[m.nparams++] = sub;
 	if (star)
 		m.params[m.nparams++] = star;

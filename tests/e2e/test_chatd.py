@@ -11,11 +11,22 @@ import time
 from lc import Tree, Failure, sup_section, worker_section, SLOW
 
 SERVER = "test.srv"
+VALGRIND = True          # run under valgrind by `make check-valgrind` too
 
 
 def expect(cond, msg, tree=None):
     if not cond:
         raise Failure(msg + ("\nlog:\n" + tree.log() if tree else ""))
+
+
+def stop_clean(t):
+    """Stop the tree; chatd must only ever have exited for the shutdown, sanitizers silent."""
+    t.stop()
+    bad = [e for e in t.events() if e.kind == "exit" and e.child.startswith("chatd")
+           and e.reason != "shutdown"]
+    expect(not bad, "chatd exits: %s" % bad, t)
+    expect(not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", t.log()),
+           "sanitizer reports", t)
 
 
 def free_port():
@@ -130,7 +141,7 @@ def test_cap_negotiation_and_commands_before_registration():
         expect(got == [":test.srv 431 * :No nickname given",
                        ":test.srv 461 * USER :Not enough parameters"], "431, 461: %s" % got, t)
         c.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_framing_long_lines_nul_and_one_byte_at_a_time():
@@ -155,7 +166,7 @@ def test_framing_long_lines_nul_and_one_byte_at_a_time():
         expect(got == [":test.srv PONG test.srv :n%d" % i for i in range(60)],
                "60 pipelined PINGs in order: %s" % got[-3:], t)
         c.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_registration_waits_while_no_session_worker():
@@ -173,7 +184,7 @@ def test_registration_waits_while_no_session_worker():
                     r"after 2000 ms: resending", m, timeout=5)
         expect(c.line(timeout=0.5) is None and not c.closed, "still waiting", t)
         c.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_client_that_never_reads_is_dropped_without_stalling_others():
@@ -211,7 +222,7 @@ def test_client_that_never_reads_is_dropped_without_stalling_others():
         expect(other.sync("after") == [], "still served after the drop", t)
         slow.close()
         other.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_two_gateways_share_the_port():
@@ -232,4 +243,4 @@ def test_two_gateways_share_the_port():
         expect(all(not c.closed for c in clients), "all connections open", t)
         for c in clients:
             c.close()
-        t.stop()
+        stop_clean(t)

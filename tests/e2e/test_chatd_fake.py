@@ -3,14 +3,16 @@ chat-storage speaking chatproto.h): the flows through the backend. Registration 
 burst, nick collisions, JOIN/NAMES/TOPIC/PART, PRIVMSG with echo-message and identical msgids,
 errors (412, 403, NOTICE silent), CHATHISTORY batches, labeled-response, QUIT freeing the nick,
 fan-out gaps repaired from storage, and a storage worker killed -9 while a message is out."""
+import base64
 import os
 import re
 import signal
 import time
 
 from lc import Tree, Failure, sup_section, worker_section
-from test_chatd import Client, expect, free_port, SERVER
+from test_chatd import Client, expect, free_port, stop_clean, SERVER
 
+VALGRIND = True
 ALLCAPS = "message-tags server-time echo-message batch labeled-response draft/chathistory"
 
 
@@ -133,7 +135,7 @@ def test_flows():
         register(port, "alice").close()
         for x in (a, b, c):
             x.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_fanout_gaps_are_repaired():
@@ -160,7 +162,7 @@ def test_fanout_gaps_are_repaired():
         expect(b.line(1.5) is None, "no duplicate after the repair", t)
         a.close()
         b.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_storage_killed_message_still_goes_through():
@@ -182,7 +184,7 @@ def test_storage_killed_message_still_goes_through():
         print("  (answered after %.1fs)" % (time.monotonic() - t0))
         a.close()
         b.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_storage_down_request_resent_until_answered():
@@ -203,4 +205,29 @@ def test_storage_down_request_resent_until_answered():
                [":test.srv PONG test.srv :later"], "answered once storage is back: %s" % got, t)
         expect(a.line(4) is None, "nothing twice", t)
         a.close()
-        t.stop()
+        stop_clean(t)
+
+
+def test_sasl_plain():
+    port = free_port()
+    with fake_tree(port) as t:
+        t.start()
+        c = Client(port)
+        c.send("CAP LS 302", "NICK alice", "USER alice 0 * :A", "CAP REQ :sasl",
+               "AUTHENTICATE PLAIN")
+        got = c.until(lambda l: l.startswith("AUTHENTICATE"))
+        expect(got[-2:] == [":test.srv CAP * ACK :sasl", "AUTHENTICATE +"], "PLAIN: %s" % got, t)
+        c.send("AUTHENTICATE " + base64.b64encode(b"\0alice\0wrong").decode())
+        expect(c.line() == ":test.srv 904 * :SASL authentication failed", "904", t)
+        c.send("AUTHENTICATE PLAIN")
+        expect(c.line() == "AUTHENTICATE +", "again", t)
+        c.send("AUTHENTICATE " + base64.b64encode(b"\0alice\0secret").decode())
+        got = c.sync()
+        expect(got == [":test.srv 900 * alice!alice@127.0.0.1 alice :You are now logged in",
+                       ":test.srv 903 * :SASL authentication successful"], "900/903: %s" % got,
+               t)
+        expect(c.line(0.3) is None, "no welcome before CAP END", t)
+        c.send("CAP END")
+        expect(c.until(lambda l: " 422 " in l)[0].startswith(":test.srv 001 alice "), "001", t)
+        c.close()
+        stop_clean(t)
