@@ -224,6 +224,7 @@ struct gw_conn {
 	enum gw_state state;
 	bool cap_neg;                   /* CAP negotiation holds registration */
 	bool closing;
+	bool eof;                       /* the client closed its side: finish its lines, close */
 	unsigned caps;
 	bool has_nick, has_user;
 	char nick[CHAT_NICK_MAX + 1], user[CHAT_USER_MAX + 1], host[CHAT_HOST_MAX + 1];

@@ -168,7 +168,7 @@ conn_watch(struct gw_conn *c)
 	uint32_t ev = 0;
 	char *p;
 
-	if (!c->closing && irc_in_space(&c->in, &p) > 0)
+	if (!c->closing && !c->eof && irc_in_space(&c->in, &p) > 0)
 		ev |= EPOLLIN;
 	if (gw_outq_pending(&c->out))
 		ev |= EPOLLOUT;
@@ -290,6 +290,10 @@ gw_conn_resume(struct gw_conn *c)
 		enum irc_in_status st = irc_in_next(&c->in, &line, &len);
 		if (st == IRC_IN_AGAIN) {
 			c->flood.tokens += 1.0;         /* not used */
+			if (c->eof) {                   /* every line answered: done */
+				gw_conn_close(c, NULL);
+				return;
+			}
 			break;
 		}
 		if (st == IRC_IN_NUL)
@@ -312,15 +316,20 @@ conn_read(struct gw_conn *c)
 	char *p;
 	size_t space = irc_in_space(&c->in, &p);
 
-	if (space == 0)
+	if (space == 0 || c->eof)
 		return;
 	ssize_t n = read(c->fd, p, space);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
-		if (n < 0)
-			lc_debug("%s: read: %s", c->id, strerror(errno));
+	if (n < 0) {
+		lc_debug("%s: read: %s", c->id, strerror(errno));
 		gw_conn_close(c, NULL);
+		return;
+	}
+	if (n == 0) {
+		/* a half-close (`printf ... | nc`) still gets the answers to its lines */
+		c->eof = true;
+		gw_conn_resume(c);
 		return;
 	}
 	irc_in_commit(&c->in, (size_t)n);
@@ -334,6 +343,12 @@ conn_io(struct lc_loop *l, struct lc_io *io, uint32_t events)
 
 	if (events & EPOLLOUT) {
 		if (conn_write(c) < 0)
+			gw_conn_close(c, NULL);
+	}
+	if (!c->closing && (events & (EPOLLERR | EPOLLHUP))) {
+		char *p;
+		/* nothing more to read or write: level-triggered, this would fire forever */
+		if (c->eof || irc_in_space(&c->in, &p) == 0)
 			gw_conn_close(c, NULL);
 	}
 	if (!c->closing && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))

@@ -244,3 +244,17 @@ def test_two_gateways_share_the_port():
         for c in clients:
             c.close()
         stop_clean(t)
+
+
+def test_half_closed_client_gets_its_answers():
+    port = free_port()
+    with gateway_tree(port) as t:
+        t.start()
+        c = Client(port)
+        c.send("PING :a", "CAP LS", "PING :b")
+        c.s.shutdown(socket.SHUT_WR)
+        got = c.until(lambda l: l.endswith(":b"))
+        expect(len(got) == 3 and got[0] == ":test.srv PONG test.srv :a", "answers: %s" % got, t)
+        expect(c.line() == "", "then closed", t)
+        c.close()
+        stop_clean(t)
