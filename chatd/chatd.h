@@ -243,6 +243,8 @@ struct gw_conn {
 	bool req_topic;                 /* the NAMES request out answers TOPIC #a */
 	uint8_t post_kind;              /* the POST out: CHAT_K_PRIVMSG or CHAT_K_NOTICE */
 	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
+	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
+	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
 	unsigned nchans;
 	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
 	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */

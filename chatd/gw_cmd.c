@@ -303,8 +303,8 @@ cmd_quit(struct gw_conn *c, struct irc_msg *m)
 {
 	char buf[600];
 
-	snprintf(buf, sizeof buf, "Closing Link: %s (Quit: %s)", c->host,
-	    m->nparams ? m->params[0] : gw_nick(c));
+	snprintf(c->quit, sizeof c->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
+	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
 	gw_cmd_end(c);
 	gw_conn_close(c, buf);
 }
@@ -318,6 +318,7 @@ channel_op(struct gw_conn *c, uint8_t op, const char *chan, const char *text)
 	r->op = op;
 	snprintf(r->target, sizeof r->target, "%s", chan);
 	snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+	snprintf(c->op_text, sizeof c->op_text, "%s", r->text);
 	gw_request(c->gw, c, session_of(c, to, sizeof to), r, true);
 }
 
