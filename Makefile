@@ -50,12 +50,15 @@ LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
 LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
-CHAT_BINS := $(BIN)/chat-storage $(BIN)/chat-session $(BIN)/chat
+CHAT_BINS := $(BIN)/chatd $(BIN)/chat-storage $(BIN)/chat-session $(BIN)/chat
 BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(CHAT_BINS)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
 
-all: $(BINS)
+# test helpers: built with everything, never installed
+TEST_BINS := $(BIN)/chat-fake
+
+all: $(BINS) $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -85,7 +88,15 @@ $(BIN)/chat: $(call obj,chatd/chat.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/chatd: $(call obj,chatd/chatd.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BIN)/lc-chatctl: $(call obj,workers/lc-chatctl.c) $(call obj,$(WORK_LIB)) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chat-fake: $(call obj,tests/e2e/chat-fake.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -113,4 +113,221 @@ enum irc_ch_err {
 int irc_ref_parse(const char *s, struct irc_ref *r);
 int irc_chq_parse(const struct irc_msg *m, unsigned max, struct irc_chq *q);
 
+/* gw_util.c: the gateway's pure pieces (no I/O): flood bucket, output queue, capabilities,
+ * ISUPPORT, tag insertion, base64, numeric texts. */
+
+/* Flood control that delays: a token bucket of `burst` lines refilled at `rate` lines/s.
+ * rate <= 0: no limit. */
+struct gw_flood {
+	double tokens, rate, burst;
+	int64_t last_ms;
+};
+void    gw_flood_init(struct gw_flood *f, double rate, double burst, int64_t now_ms);
+/* Take one token: 0 if the line may be handled now, else the ms until a token is due
+ * (nothing taken). */
+int64_t gw_flood_take(struct gw_flood *f, int64_t now_ms);
+
+/* A bounded output queue of whole lines. */
+struct gw_outq {
+	char *buf;
+	size_t off, len, cap;   /* pending bytes are buf[off, len) */
+	size_t max;             /* bound on pending bytes */
+};
+void   gw_outq_init(struct gw_outq *q, size_t max);
+void   gw_outq_fini(struct gw_outq *q);
+/* Append n bytes (whole lines). 0, or -1 with ENOBUFS past the bound (nothing appended) or
+ * ENOMEM. */
+int    gw_outq_put(struct gw_outq *q, const void *data, size_t n);
+size_t gw_outq_pending(const struct gw_outq *q);
+const char *gw_outq_data(const struct gw_outq *q);
+void   gw_outq_consume(struct gw_outq *q, size_t n);
+
+/* Capabilities: bits of a connection's enabled set. */
+enum gw_cap_bit {
+	GW_CAP_MESSAGE_TAGS = 1u << 0,
+	GW_CAP_SERVER_TIME  = 1u << 1,
+	GW_CAP_ECHO         = 1u << 2,
+	GW_CAP_BATCH        = 1u << 3,
+	GW_CAP_LABELED      = 1u << 4,
+	GW_CAP_SASL         = 1u << 5,
+	GW_CAP_MULTI_PREFIX = 1u << 6,
+	GW_CAP_CHATHISTORY  = 1u << 7,
+};
+/* The CAP LS list of the caps in `offered` (values only for 302 clients). Returns the length
+ * or -1 (ENOSPC). */
+int gw_cap_ls(char *buf, size_t cap, unsigned offered, bool v302);
+/* The CAP LIST list of `enabled`. */
+int gw_cap_list(char *buf, size_t cap, unsigned enabled);
+/* Apply a CAP REQ text ("a b -c") to *enabled, all or nothing: 0 (applied), or -1 (a name
+ * not offered, or an empty request: *enabled unchanged). */
+int gw_cap_req(const char *text, unsigned offered, unsigned *enabled);
+
+/* The 005 tokens, space-separated. Returns the length or -1 (ENOSPC). */
+int gw_isupport(char *buf, size_t cap, const char *network, unsigned histmax);
+
+/* Insert the tag key=value (value escaped) first in the formatted line `line` (with or without
+ * a tag section). Returns the new length, or -1 (ENOSPC). */
+ssize_t gw_tag_insert(char *dst, size_t cap, const char *line, size_t len, const char *key,
+            const char *value);
+/* Whether the formatted line carries the tag `key`. */
+bool gw_tag_has(const char *line, size_t len, const char *key);
+
+/* Decode standard base64 (with padding); returns the length or -1 (EINVAL, ENOSPC). */
+ssize_t gw_b64_decode(const char *s, void *dst, size_t cap);
+
+/* The usual text of an error numeric ("No such channel"). */
+const char *gw_numeric_text(unsigned num);
+
+/* The gateway (chatd.c, gw_conn.c, gw_cmd.c, gw_backend.c): state shared by its modules. */
+#include "letitcrash/actor.h"
+#include "letitcrash/loop.h"
+#include "chatproto.h"
+
+#define GW_REQ_BUCKETS    1024
+#define GW_CHANS_MAX      32            /* channels per connection */
+#define GW_SENDQ_DEFAULT  (256 * 1024)
+#define GW_LABEL_MAX      64
+#define GW_HISTORY_MAX    100           /* CHATHISTORY=, at most CHAT_ITEMS_MAX */
+#define GW_REQ_TIMEOUT_MS 2000          /* first deadline of a request; then x1.5, up to 8 s */
+#define GW_REQ_BACKOFF_MAX_MS 8000
+#define GW_REPAIR_MS      1000          /* ask the latest items of the channels we serve */
+#define GW_REPAIR_LIMIT   16
+
+struct gw;
+struct gw_conn;
+
+/* A request out at a backend worker, kept until its reply (by rid) and resent on deadline. */
+struct gw_req {
+	struct gw_req *next;            /* hash chain, by rid */
+	uint64_t rid;
+	uint16_t type;
+	char to[64];
+	void *body;
+	size_t len;
+	int64_t deadline, backoff;      /* ms */
+	bool retry;                     /* resend forever; else drop at the deadline */
+	struct gw_conn *conn;           /* the connection waiting on it, or NULL */
+	char target[CHAT_TARGET_MAX + 1]; /* SINCE: casefolded target */
+};
+
+enum gw_state { GW_NEW, GW_REGISTERING, GW_REGISTERED };
+
+struct gw_conn {
+	struct gw *gw;
+	int fd;
+	char id[CHAT_CONN_MAX + 1];     /* "chatd.K/FD/SERIAL" */
+	struct lc_io io;
+	uint32_t events;                /* what io is watched for */
+	struct lc_timer flood_timer;
+	struct gw_flood flood;
+	struct gw_outq out;
+	enum gw_state state;
+	bool cap_neg;                   /* CAP negotiation holds registration */
+	bool closing;
+	bool eof;                       /* the client closed its side: finish its lines, close */
+	unsigned caps;
+	bool has_nick, has_user;
+	char nick[CHAT_NICK_MAX + 1], user[CHAT_USER_MAX + 1], host[CHAT_HOST_MAX + 1];
+	char realname[CHAT_REAL_MAX + 1], account[CHAT_ACCOUNT_MAX + 1];
+	char prefix[CHAT_PREFIX_MAX + 1];
+	struct gw_req *req;             /* the command's request out, at most one */
+	uint64_t line_serial;           /* lines handled: with id, POST's dedupe key */
+	uint64_t batch_serial;
+	/* labeled-response: the current command's label and its replies held back */
+	char label[GW_LABEL_MAX + 1];
+	bool labeled;
+	struct gw_outq lab;
+	size_t lablines;
+	char sasl[400 * 2 + 1];         /* AUTHENTICATE chunks so far */
+	bool sasl_on;
+	bool req_topic;                 /* the NAMES request out answers TOPIC #a */
+	uint8_t post_kind;              /* the POST out: CHAT_K_PRIVMSG or CHAT_K_NOTICE */
+	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
+	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
+	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
+	unsigned nchans;
+	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
+	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
+	int64_t last_quit_ms;
+	bool dirty;
+	struct gw_conn *dnext;          /* dirty list: output to flush */
+	struct irc_in in;
+};
+
+/* A target whose items this gateway delivers: the last seq delivered. */
+struct gw_target {
+	char name[CHAT_TARGET_MAX + 1]; /* casefolded */
+	uint64_t last;                  /* 0: not known yet */
+	uint64_t since_rid;             /* a SINCE out, or 0 */
+	uint64_t ahead;                 /* highest seq seen beyond a gap */
+};
+
+struct gw {
+	struct lc_loop *loop;
+	struct lc_actor *actor;
+	const char *name, *server, *network, *version;
+	char created[64];
+	unsigned nsessions;
+	double flood_rate, flood_burst;
+	size_t sendq;
+	int lfd;
+	struct lc_io lio;
+	struct gw_conn **conns;         /* by fd */
+	size_t nconns;
+	uint64_t next_serial, next_rid;
+	struct gw_req *reqs[GW_REQ_BUCKETS];
+	size_t nreqs;
+	struct lc_timer tick;
+	int64_t next_repair;
+	struct gw_target *targets;
+	size_t ntargets, ctargets;
+	struct chat_msg *msg, *enc;     /* decode and encode scratch (large) */
+	struct gw_conn *dirty;
+};
+
+/* gw_conn.c */
+int  gw_listen(struct gw *gw, const char *addr);
+/* Handle the connection's next lines while no request is out and the flood bucket allows. */
+void gw_conn_resume(struct gw_conn *c);
+/* Close now (after a last try to write what is queued, `error` first as ERROR :error). */
+void gw_conn_close(struct gw_conn *c, const char *error);
+/* Queue one formatted line (CRLF included): a delivery, never part of a labeled reply. */
+void gw_out(struct gw_conn *c, const char *line, size_t len);
+/* Queue a reply of the current command (labeled-response aware). */
+void gw_reply_raw(struct gw_conn *c, const char *line, size_t len);
+void gw_reply(struct gw_conn *c, struct irc_msg *m);
+/* `:server NUM nick params...` (NULL-terminated) as a reply. */
+void gw_num(struct gw_conn *c, unsigned num, ...);
+/* The current command is complete: close its labeled response. */
+void gw_cmd_end(struct gw_conn *c);
+void gw_flush(struct gw *gw);
+struct gw_conn *gw_conn_by_id(struct gw *gw, const char *id);
+const char *gw_nick(const struct gw_conn *c);    /* the nick, or "*" */
+
+/* gw_cmd.c */
+/* Handle one complete line; ends the command unless a request is out. */
+void gw_cmd_line(struct gw_conn *c, char *line);
+/* Registration may complete: send REGISTER if NICK, USER are in and CAP/SASL are over. */
+void gw_try_register(struct gw_conn *c);
+void gw_welcome(struct gw_conn *c);
+bool gw_in_chan(const struct gw_conn *c, const char *chan);
+void gw_chan_add(struct gw_conn *c, const char *chan);
+void gw_chan_del(struct gw_conn *c, const char *chan);
+
+/* gw_backend.c */
+/* Send m (its rid is set here) to `to` and keep it until its reply; c waits on it (NULL for
+ * none). retry: resend on deadline forever, else drop. Returns the request. */
+struct gw_req *gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
+            bool retry);
+/* Forget the requests of a connection that closes. */
+void gw_conn_forget(struct gw_conn *c);
+void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
+void gw_tick(struct lc_loop *l, struct lc_timer *t);
+void gw_target_watch(struct gw *gw, const char *name);
+/* Deliver an item to the local connections concerned (no seq bookkeeping). */
+void gw_deliver_item(struct gw *gw, const struct chat_item *it);
+/* Format an item as a line for c, with the tags c's caps allow, plus batch if given. */
+ssize_t gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *batch,
+            char *buf, size_t cap);
+
 #endif

@@ -1,0 +1,634 @@
+/* chatd: the requests out at the backend workers (kept by rid, resent with the same rid on a
+ * deadline, forever, while the worker is down or restarting), their replies, and the fan-out
+ * of committed items to the local connections with per-target sequence tracking: a gap is
+ * repaired from storage (SINCE) before delivery, a duplicate is dropped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "letitcrash/exit.h"
+#include "letitcrash/log.h"
+#include "letitcrash/time.h"
+#include "chatd.h"
+
+/* --- requests -------------------------------------------------------------------------------- */
+
+static void
+req_send(struct gw *gw, struct gw_req *r)
+{
+	if (lc_send(gw->actor, r->to, r->type, r->body, r->len) < 0 && errno != EAGAIN)
+		lc_warn_sys("unable to send %s to %s", chat_type_name(r->type), r->to);
+}
+
+struct gw_req *
+gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m, bool retry)
+{
+	static char buf[LC_WIRE_BODYMAX];
+	struct gw_req *r = calloc(1, sizeof *r);
+
+	m->rid = gw->next_rid++;
+	ssize_t n = chat_encode(m, buf, sizeof buf);
+	if (!r || n < 0 || !(r->body = malloc((size_t)n ? (size_t)n : 1)))
+		lc_die_sys(LC_EXIT_BUG, "unable to encode %s", chat_type_name(m->type));
+	memcpy(r->body, buf, (size_t)n);
+	r->len = (size_t)n;
+	r->rid = m->rid;
+	r->type = m->type;
+	snprintf(r->to, sizeof r->to, "%s", to);
+	r->retry = retry;
+	r->conn = c;
+	r->backoff = GW_REQ_TIMEOUT_MS;
+	r->deadline = lc_now_ms() + r->backoff;
+	if (m->type == CHAT_SINCE) {
+		snprintf(r->target, sizeof r->target, "%s", m->target);
+		irc_casefold(r->target);
+	}
+	size_t b = r->rid % GW_REQ_BUCKETS;
+	r->next = gw->reqs[b];
+	gw->reqs[b] = r;
+	gw->nreqs++;
+	if (c)
+		c->req = r;
+	req_send(gw, r);
+	return r;
+}
+
+/* Unlink and return the request with this rid, or NULL. */
+static struct gw_req *
+req_take(struct gw *gw, uint64_t rid)
+{
+	for (struct gw_req **pp = &gw->reqs[rid % GW_REQ_BUCKETS]; *pp; pp = &(*pp)->next)
+		if ((*pp)->rid == rid) {
+			struct gw_req *r = *pp;
+			*pp = r->next;
+			gw->nreqs--;
+			if (r->conn)
+				r->conn->req = NULL;
+			return r;
+		}
+	return NULL;
+}
+
+static void
+req_free(struct gw_req *r)
+{
+	free(r->body);
+	free(r);
+}
+
+void
+gw_conn_forget(struct gw_conn *c)
+{
+	struct gw *gw = c->gw;
+
+	if (c->req)
+		c->req->conn = NULL;    /* its reply will find no one: dropped */
+	c->req = NULL;
+	if (c->state != GW_NEW) {
+		struct chat_msg *m = gw->enc;
+		char to[32];
+		memset(m, 0, offsetof(struct chat_msg, items));
+		m->type = CHAT_UNREGISTER;
+		snprintf(m->conn, sizeof m->conn, "%s", c->id);
+		snprintf(m->nick, sizeof m->nick, "%s", c->nick);
+		snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
+		snprintf(to, sizeof to, "session.%u", chat_shard(c->nick, gw->nsessions));
+		gw_request(gw, NULL, to, m, true);
+	}
+}
+
+/* Resend what is overdue (same rid, same body), drop what is not retried. */
+static void
+req_deadlines(struct gw *gw, int64_t now)
+{
+	for (size_t b = 0; b < GW_REQ_BUCKETS; b++) {
+		struct gw_req **pp = &gw->reqs[b];
+		while (*pp) {
+			struct gw_req *r = *pp;
+			if (r->deadline > now) {
+				pp = &r->next;
+				continue;
+			}
+			/* a request whose connection went away is not worth resending, but for
+			 * UNREGISTER (detached from the start) */
+			if (!r->retry || (!r->conn && r->type != CHAT_UNREGISTER)) {
+				*pp = r->next;
+				gw->nreqs--;
+				if (r->type == CHAT_SINCE) {
+					for (size_t i = 0; i < gw->ntargets; i++)
+						if (gw->targets[i].since_rid == r->rid)
+							gw->targets[i].since_rid = 0;
+				}
+				if (r->conn)
+					r->conn->req = NULL;
+				req_free(r);
+				continue;
+			}
+			(r->conn ? lc_info : lc_debug)("%s: no answer from %s to %s rid=%llu after %lld ms: resending", gw->name, r->to,
+			    chat_type_name(r->type), (unsigned long long)r->rid, (long long)r->backoff);
+			r->backoff = r->backoff * 3 / 2;
+			if (r->backoff > GW_REQ_BACKOFF_MAX_MS)
+				r->backoff = GW_REQ_BACKOFF_MAX_MS;
+			r->deadline = now + r->backoff;
+			req_send(gw, r);
+			pp = &r->next;
+		}
+	}
+}
+
+/* --- targets and fan-out --------------------------------------------------------------------- */
+
+static struct gw_target *
+target_find(struct gw *gw, const char *name)
+{
+	char fold[CHAT_TARGET_MAX + 1];
+
+	snprintf(fold, sizeof fold, "%s", name);
+	irc_casefold(fold);
+	for (size_t i = 0; i < gw->ntargets; i++)
+		if (!strcmp(gw->targets[i].name, fold))
+			return &gw->targets[i];
+	return NULL;
+}
+
+void
+gw_target_watch(struct gw *gw, const char *name)
+{
+	if (target_find(gw, name))
+		return;
+	if (gw->ntargets == gw->ctargets) {
+		size_t n = gw->ctargets ? gw->ctargets * 2 : 16;
+		struct gw_target *t = realloc(gw->targets, n * sizeof *t);
+		if (!t)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		gw->targets = t;
+		gw->ctargets = n;
+	}
+	struct gw_target *t = &gw->targets[gw->ntargets++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	irc_casefold(t->name);
+}
+
+static bool
+target_has_members(struct gw *gw, const char *name)
+{
+	for (size_t i = 0; i < gw->nconns; i++) {
+		struct gw_conn *c = gw->conns[i];
+		if (c && !c->closing && c->state == GW_REGISTERED &&
+		    (name[0] == '#' ? gw_in_chan(c, name) : !irc_casecmp(c->nick, name)))
+			return true;
+	}
+	return false;
+}
+
+/* The nick of a prefix "nick!user@host" equals c's nick. */
+static bool
+own_item(const struct gw_conn *c, const struct chat_item *it)
+{
+	size_t n = strcspn(it->prefix, "!");
+
+	return strlen(c->nick) == n && !strncasecmp(c->nick, it->prefix, n);
+}
+
+static const char *const kind_cmd[] = {
+	[CHAT_K_PRIVMSG] = "PRIVMSG", [CHAT_K_NOTICE] = "NOTICE", [CHAT_K_JOIN] = "JOIN",
+	[CHAT_K_PART] = "PART", [CHAT_K_QUIT] = "QUIT", [CHAT_K_TOPIC] = "TOPIC",
+	[CHAT_K_NICK] = "NICK",
+};
+
+ssize_t
+gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *batch,
+    char *buf, size_t cap)
+{
+	struct irc_msg m = { .ntags = 0 };
+	char tm[IRC_TIME_LEN + 1];
+
+	if (it->kind < CHAT_K_PRIVMSG || it->kind > CHAT_K_NICK)
+		return errno = EINVAL, -1;
+	if (batch)
+		m.tags[m.ntags++] = (struct irc_tag){ "batch", batch };
+	if ((c->caps & (GW_CAP_SERVER_TIME | GW_CAP_MESSAGE_TAGS)) &&
+	    irc_time_format(tm, sizeof tm, it->time_ms) == 0)
+		m.tags[m.ntags++] = (struct irc_tag){ "time", tm };
+	if ((c->caps & GW_CAP_MESSAGE_TAGS) && it->msgid[0])
+		m.tags[m.ntags++] = (struct irc_tag){ "msgid", it->msgid };
+	m.source = it->prefix;
+	m.command = kind_cmd[it->kind];
+	switch (it->kind) {
+	case CHAT_K_QUIT:
+		m.params[m.nparams++] = it->text;
+		m.trailing = true;
+		break;
+	case CHAT_K_JOIN:
+		m.params[m.nparams++] = it->target;
+		break;
+	case CHAT_K_NICK:
+		m.params[m.nparams++] = it->text;
+		break;
+	default:
+		m.params[m.nparams++] = it->target;
+		m.params[m.nparams++] = it->text;
+		m.trailing = true;
+	}
+	return irc_write(buf, cap, &m);
+}
+
+static void
+deliver_one(struct gw_conn *c, const struct chat_item *it)
+{
+	char buf[IRC_OUT_MAX];
+	ssize_t n;
+
+	if (it->kind == CHAT_K_QUIT) {
+		if (!strcmp(c->last_quit, it->prefix) && c->last_quit_ms == it->time_ms)
+			return;         /* once per user, however many channels we share */
+		snprintf(c->last_quit, sizeof c->last_quit, "%s", it->prefix);
+		c->last_quit_ms = it->time_ms;
+	}
+	if ((n = gw_item_line(c, it, NULL, buf, sizeof buf)) > 0)
+		gw_out(c, buf, (size_t)n);
+}
+
+void
+gw_deliver_item(struct gw *gw, const struct chat_item *it)
+{
+	bool chan = it->target[0] == '#';
+
+	for (size_t i = 0; i < gw->nconns; i++) {
+		struct gw_conn *c = gw->conns[i];
+		if (!c || c->closing || c->state != GW_REGISTERED)
+			continue;
+		if (chan ? !gw_in_chan(c, it->target) : irc_casecmp(c->nick, it->target))
+			continue;
+		/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its
+		 * command completed, in command order; a direct message to oneself is both */
+		if (own_item(c, it) && (chan || it->kind == CHAT_K_QUIT))
+			continue;
+		deliver_one(c, it);
+	}
+}
+
+static void
+since_ask(struct gw *gw, struct gw_target *t, uint32_t limit)
+{
+	struct chat_msg *m = gw->enc;
+
+	memset(m, 0, offsetof(struct chat_msg, items));
+	m->type = CHAT_SINCE;
+	snprintf(m->target, sizeof m->target, "%s", t->name);
+	m->seq = t->last;
+	m->limit = limit;
+	t->since_rid = gw_request(gw, NULL, "storage", m, false)->rid;
+}
+
+/* A fanned-out item: deliver in seq order; a gap is filled from storage first. */
+static void
+on_item(struct gw *gw, const struct chat_item *it)
+{
+	struct gw_target *t = target_find(gw, it->target);
+
+	lc_debug("%s: item %s seq=%llu kind=%u from %s (last %llu)", gw->name, it->target,
+	    (unsigned long long)it->seq, it->kind, it->prefix,
+	    (unsigned long long)(t ? t->last : 0));
+	if (!t) {
+		if (!target_has_members(gw, it->target))
+			return;
+		gw_target_watch(gw, it->target);
+		t = target_find(gw, it->target);
+	}
+	if (t->last && it->seq <= t->last)
+		return;                                 /* duplicate */
+	if (t->last && it->seq > t->last + 1) {         /* gap: SINCE returns this one too */
+		if (it->seq > t->ahead)
+			t->ahead = it->seq;
+		if (!t->since_rid)
+			since_ask(gw, t, CHAT_ITEMS_MAX);
+		return;
+	}
+	t->last = it->seq;
+	gw_deliver_item(gw, it);
+}
+
+static void
+on_items(struct gw *gw, const struct chat_msg *m)
+{
+	struct gw_req *r = req_take(gw, m->rid);
+	if (!r)
+		return;
+	struct gw_target *t = target_find(gw, r->target);
+	req_free(r);
+	if (!t)
+		return;
+	t->since_rid = 0;
+	for (size_t i = 0; i < m->nitems; i++) {
+		const struct chat_item *it = &m->items[i];
+		if (it->seq <= t->last)
+			continue;
+		t->last = it->seq;
+		gw_deliver_item(gw, it);
+	}
+	if (t->ahead > t->last && m->nitems > 0)
+		since_ask(gw, t, CHAT_ITEMS_MAX);       /* more beyond what came */
+}
+
+/* Every second: ask the latest items of each target served, so that a lost last item is
+ * repaired; forget targets without local members. */
+static void
+repair(struct gw *gw)
+{
+	for (size_t i = 0; i < gw->ntargets;) {
+		struct gw_target *t = &gw->targets[i];
+		if (!t->since_rid && !target_has_members(gw, t->name)) {
+			gw->targets[i] = gw->targets[--gw->ntargets];
+			continue;
+		}
+		if (t->last && !t->since_rid)
+			since_ask(gw, t, GW_REPAIR_LIMIT);
+		i++;
+	}
+}
+
+void
+gw_tick(struct lc_loop *l, struct lc_timer *t)
+{
+	struct gw *gw = t->arg;
+	int64_t now = lc_now_ms();
+
+	lc_actor_cork(gw->actor, 1);
+	req_deadlines(gw, now);
+	if (now >= gw->next_repair) {
+		repair(gw);
+		gw->next_repair = now + GW_REPAIR_MS;
+	}
+	lc_actor_cork(gw->actor, 0);
+	lc_timer_set(l, t, now + 100);
+	gw_flush(gw);
+}
+
+/* --- replies --------------------------------------------------------------------------------- */
+
+/* Take the request a reply answers and the connection waiting on it, or NULL (stale). */
+static struct gw_conn *
+reply_conn(struct gw *gw, const struct chat_msg *m)
+{
+	struct gw_req *r = req_take(gw, m->rid);
+	struct gw_conn *c = r ? r->conn : NULL;
+
+	if (r)
+		req_free(r);
+	return c && !c->closing ? c : NULL;
+}
+
+static void
+done(struct gw_conn *c)
+{
+	gw_cmd_end(c);
+	gw_conn_resume(c);
+}
+
+static void
+on_registered(struct gw_conn *c, const struct chat_msg *m)
+{
+	if (m->type == CHAT_NICK_IN_USE) {
+		c->state = GW_NEW;
+		c->has_nick = false;
+		gw_num(c, 433, m->nick, gw_numeric_text(433), NULL);
+		return;
+	}
+	gw_welcome(c);
+}
+
+static void
+names_reply(struct gw_conn *c, const char *chan, const char *names)
+{
+	char buf[IRC_BODY_MAX];
+	size_t room = IRC_BODY_MAX - strlen(c->gw->server) - strlen(c->nick) - strlen(chan) - 16;
+	const char *p = names;
+
+	while (*p == ' ')
+		p++;
+	while (*p) {
+		/* as many whole names as fit the line */
+		size_t n = 0;
+		while (p[n]) {
+			size_t w = strcspn(p + n, " ");
+			if (n && n + w > room)
+				break;
+			n += w;
+			while (p[n] == ' ')
+				n++;
+		}
+		size_t len = n < sizeof buf ? n : sizeof buf - 1;
+		memcpy(buf, p, len);
+		while (len && buf[len - 1] == ' ')
+			len--;
+		buf[len] = '\0';
+		gw_num(c, 353, "=", chan, buf, NULL);
+		p += n;
+	}
+	gw_num(c, 366, chan, "End of /NAMES list", NULL);
+}
+
+static void
+topic_reply(struct gw_conn *c, const struct chat_msg *m, bool empty_too)
+{
+	char ts[24];
+
+	if (!m->text[0]) {
+		if (empty_too)
+			gw_num(c, 331, m->target, "No topic is set", NULL);
+		return;
+	}
+	gw_num(c, 332, m->target, m->text, NULL);
+	snprintf(ts, sizeof ts, "%lld", (long long)(m->time_ms / 1000));
+	gw_num(c, 333, m->target, m->prefix[0] ? m->prefix : "*", ts, NULL);
+}
+
+static void
+own_line(struct gw_conn *c, const char *cmd, const char *target, const char *text)
+{
+	struct irc_msg r = { .source = c->prefix, .command = cmd };
+
+	r.params[r.nparams++] = target;
+	if (text) {
+		r.params[r.nparams++] = text;
+		r.trailing = true;
+	}
+	gw_reply(c, &r);
+}
+
+static void
+on_channel_done(struct gw_conn *c, const struct chat_msg *m)
+{
+	if (m->status) {
+		if (m->op == CHAT_K_NAMES && (m->status == 403 || m->status == 401))
+			gw_num(c, 366, m->target, "End of /NAMES list", NULL);
+		else
+			gw_num(c, m->status, m->target, gw_numeric_text(m->status), NULL);
+		return;
+	}
+	switch (m->op) {
+	case CHAT_K_JOIN:
+		gw_chan_add(c, m->target);
+		own_line(c, "JOIN", m->target, NULL);
+		topic_reply(c, m, false);
+		names_reply(c, m->target, m->names);
+		break;
+	case CHAT_K_PART:
+		gw_chan_del(c, m->target);
+		own_line(c, "PART", m->target, c->op_text[0] ? c->op_text : NULL);
+		break;
+	case CHAT_K_TOPIC:
+		own_line(c, "TOPIC", m->target, c->op_text);
+		break;
+	case CHAT_K_NAMES:
+		if (c->req_topic)
+			topic_reply(c, m, true);
+		else
+			names_reply(c, m->target, m->names);
+		break;
+	default:
+		lc_warn("%s: channel_done with op %u", c->id, m->op);
+	}
+}
+
+static void
+on_posted(struct gw_conn *c, const struct chat_msg *m)
+{
+	char buf[IRC_OUT_MAX];
+	ssize_t n;
+
+	if (m->type == CHAT_POST_FAILED) {
+		if (c->post_kind != CHAT_K_NOTICE)
+			gw_num(c, m->status, m->target, gw_numeric_text(m->status), NULL);
+		return;
+	}
+	if ((c->caps & GW_CAP_ECHO) && (n = gw_item_line(c, &m->item, NULL, buf, sizeof buf)) > 0)
+		gw_reply_raw(c, buf, (size_t)n);
+}
+
+static void
+on_history(struct gw_conn *c, const struct chat_msg *m)
+{
+	char buf[IRC_OUT_MAX], ref[24];
+	bool batch = c->caps & GW_CAP_BATCH;
+	ssize_t n;
+
+	if (m->status) {
+		struct irc_msg f = { .source = c->gw->server, .command = "FAIL", .trailing = true };
+		bool bad = m->status == 403 || m->status == 401 || m->status == 442;
+		f.params[f.nparams++] = "CHATHISTORY";
+		f.params[f.nparams++] = bad ? "INVALID_TARGET" : "MESSAGE_ERROR";
+		f.params[f.nparams++] = c->hist_sub;
+		f.params[f.nparams++] = m->target;
+		f.params[f.nparams++] = bad ? "Messages could not be retrieved" :
+		    "The history could not be read";
+		gw_reply(c, &f);
+		return;
+	}
+	snprintf(ref, sizeof ref, "H%llu", (unsigned long long)++c->batch_serial);
+	if (batch) {
+		n = snprintf(buf, sizeof buf, ":%s BATCH +%s chathistory %s\r\n", c->gw->server, ref,
+		    m->target);
+		gw_reply_raw(c, buf, (size_t)n);
+	}
+	for (size_t i = 0; i < m->nitems; i++) {
+		const struct chat_item *it = &m->items[i];
+		if (it->kind != CHAT_K_PRIVMSG && it->kind != CHAT_K_NOTICE)
+			continue;
+		if ((n = gw_item_line(c, it, batch ? ref : NULL, buf, sizeof buf)) > 0)
+			gw_reply_raw(c, buf, (size_t)n);
+	}
+	if (batch) {
+		n = snprintf(buf, sizeof buf, ":%s BATCH -%s\r\n", c->gw->server, ref);
+		gw_reply_raw(c, buf, (size_t)n);
+	}
+}
+
+static void
+on_auth(struct gw_conn *c, const struct chat_msg *m)
+{
+	c->sasl_on = false;
+	if (m->type == CHAT_AUTH_FAIL) {
+		gw_num(c, 904, "SASL authentication failed", NULL);
+		return;
+	}
+	snprintf(c->account, sizeof c->account, "%s", m->account);
+	char pfx[CHAT_PREFIX_MAX + 1];
+	snprintf(pfx, sizeof pfx, "%s!%s@%s", c->has_nick ? c->nick : "*",
+	    c->has_user ? c->user : "*", c->host);
+	gw_num(c, 900, pfx, c->account, "You are now logged in", NULL);
+	gw_num(c, 903, "SASL authentication successful", NULL);
+	gw_try_register(c);
+}
+
+void
+gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
+{
+	struct gw *gw = arg;
+	struct chat_msg *m = gw->msg;
+	struct gw_conn *c;
+
+	if (lm->type == LC_MSG_DOWN || lm->type == LC_MSG_EXIT || lm->type == LC_MSG_PING)
+		return;
+	if (chat_decode(lm->type, lm->body, lm->len, m) < 0) {
+		/* STYLE: a malformed message from a worker of the tree is a bug: crash */
+		lc_die(LC_EXIT_BUG, "malformed %s (%u bytes) from %.*s", chat_type_name(lm->type),
+		    lm->len, (int)lm->fromlen, lm->from);
+	}
+	m->type = lm->type;
+	switch (lm->type) {
+	case CHAT_ITEM:
+		on_item(gw, &m->item);
+		break;
+	case CHAT_ITEMS:
+		on_items(gw, m);
+		break;
+	case CHAT_ACK: {
+		struct gw_req *r = req_take(gw, m->rid);
+		if (r)
+			req_free(r);
+		break;
+	}
+	case CHAT_REGISTERED:
+	case CHAT_NICK_IN_USE:
+		if ((c = reply_conn(gw, m))) {
+			on_registered(c, m);
+			done(c);
+		}
+		break;
+	case CHAT_CHANNEL_DONE:
+		if ((c = reply_conn(gw, m))) {
+			on_channel_done(c, m);
+			done(c);
+		}
+		break;
+	case CHAT_POSTED:
+	case CHAT_POST_FAILED:
+		if ((c = reply_conn(gw, m))) {
+			on_posted(c, m);
+			done(c);
+		}
+		break;
+	case CHAT_HISTORY_ROWS:
+		if ((c = reply_conn(gw, m))) {
+			on_history(c, m);
+			done(c);
+		}
+		break;
+	case CHAT_AUTH_OK:
+	case CHAT_AUTH_FAIL:
+		if ((c = reply_conn(gw, m))) {
+			on_auth(c, m);
+			done(c);
+		}
+		break;
+	default:
+		lc_die(LC_EXIT_BUG, "unexpected %s from %.*s", chat_type_name(lm->type),
+		    (int)lm->fromlen, lm->from);
+	}
+	gw_flush(gw);
+}

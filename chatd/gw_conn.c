@@ -1,0 +1,479 @@
+/* chatd: the listener and the connections: input framing, one command at a time, flood
+ * control that delays, the bounded output queue, labeled replies. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "letitcrash/log.h"
+#include "letitcrash/time.h"
+#include "chatd.h"
+
+static void conn_io(struct lc_loop *l, struct lc_io *io, uint32_t events);
+
+const char *
+gw_nick(const struct gw_conn *c)
+{
+	return c->has_nick && c->state == GW_REGISTERED ? c->nick : "*";
+}
+
+struct gw_conn *
+gw_conn_by_id(struct gw *gw, const char *id)
+{
+	const char *p = strchr(id, '/');
+	char *end;
+
+	if (!p)
+		return NULL;
+	unsigned long fd = strtoul(p + 1, &end, 10);
+	if (*end != '/' || fd >= gw->nconns || !gw->conns[fd])
+		return NULL;
+	return strcmp(gw->conns[fd]->id, id) ? NULL : gw->conns[fd];
+}
+
+/* --- output ---------------------------------------------------------------------------------- */
+
+static void
+mark_dirty(struct gw_conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		c->dnext = c->gw->dirty;
+		c->gw->dirty = c;
+	}
+}
+
+void
+gw_out(struct gw_conn *c, const char *line, size_t len)
+{
+	if (c->closing)
+		return;
+	if (gw_outq_put(&c->out, line, len) < 0) {
+		lc_info("%s: SendQ exceeded (%zu bytes queued), dropped", c->id,
+		    gw_outq_pending(&c->out));
+		gw_conn_close(c, "SendQ exceeded");
+		return;
+	}
+	mark_dirty(c);
+}
+
+void
+gw_reply_raw(struct gw_conn *c, const char *line, size_t len)
+{
+	if (!c->labeled) {
+		gw_out(c, line, len);
+		return;
+	}
+	if (gw_outq_put(&c->lab, line, len) < 0) {
+		gw_conn_close(c, "SendQ exceeded");
+		return;
+	}
+	c->lablines++;
+}
+
+void
+gw_reply(struct gw_conn *c, struct irc_msg *m)
+{
+	char buf[IRC_OUT_MAX];
+	ssize_t n = irc_write(buf, sizeof buf, m);
+
+	if (n < 0) {
+		lc_warn_sys("%s: unable to format a %s reply", c->id, m->command);
+		return;
+	}
+	gw_reply_raw(c, buf, (size_t)n);
+}
+
+void
+gw_num(struct gw_conn *c, unsigned num, ...)
+{
+	struct irc_msg m = { .ntags = 0 };
+	char cmd[4];
+	const char *p;
+	va_list ap;
+
+	snprintf(cmd, sizeof cmd, "%03u", num % 1000);
+	m.source = c->gw->server;
+	m.command = cmd;
+	m.params[m.nparams++] = gw_nick(c);
+	va_start(ap, num);
+	while ((p = va_arg(ap, const char *)) != NULL && m.nparams < IRC_PARAMS_MAX)
+		m.params[m.nparams++] = p;
+	va_end(ap);
+	/* the last param is text (':' always), but for the numerics made of tokens */
+	m.trailing = num != 4 && num != 221 && num != 324 && num != 333;
+	gw_reply(c, &m);
+}
+
+/* Write a held line with the label tag, or with batch=ref unless it already belongs to a
+ * nested batch. */
+static void
+lab_emit(struct gw_conn *c, const char *line, size_t len, const char *key, const char *val)
+{
+	char buf[IRC_OUT_MAX + GW_LABEL_MAX * 2 + 16];
+	ssize_t n;
+
+	if (!strcmp(key, "batch") && gw_tag_has(line, len, "batch")) {
+		gw_out(c, line, len);
+		return;
+	}
+	if ((n = gw_tag_insert(buf, sizeof buf, line, len, key, val)) < 0)
+		gw_out(c, line, len);
+	else
+		gw_out(c, buf, (size_t)n);
+}
+
+void
+gw_cmd_end(struct gw_conn *c)
+{
+	char buf[256], ref[24];
+
+	if (!c->labeled)
+		return;
+	c->labeled = false;
+	if (c->lablines == 0) {
+		int n = snprintf(buf, sizeof buf, ":%s ACK\r\n", c->gw->server);
+		lab_emit(c, buf, (size_t)n, "label", c->label);
+	} else if (c->lablines == 1) {
+		lab_emit(c, gw_outq_data(&c->lab), gw_outq_pending(&c->lab), "label", c->label);
+	} else {
+		snprintf(ref, sizeof ref, "L%llu", (unsigned long long)++c->batch_serial);
+		int n = snprintf(buf, sizeof buf, ":%s BATCH +%s labeled-response\r\n",
+		    c->gw->server, ref);
+		lab_emit(c, buf, (size_t)n, "label", c->label);
+		const char *p = gw_outq_data(&c->lab), *end = p + gw_outq_pending(&c->lab);
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = (size_t)(nl - p) + 1;
+			lab_emit(c, p, len, "batch", ref);
+			p += len;
+		}
+		n = snprintf(buf, sizeof buf, ":%s BATCH -%s\r\n", c->gw->server, ref);
+		gw_out(c, buf, (size_t)n);
+	}
+	gw_outq_consume(&c->lab, gw_outq_pending(&c->lab));
+	c->lablines = 0;
+}
+
+static void
+conn_watch(struct gw_conn *c)
+{
+	uint32_t ev = 0;
+	char *p;
+
+	if (!c->closing && !c->eof && irc_in_space(&c->in, &p) > 0)
+		ev |= EPOLLIN;
+	if (gw_outq_pending(&c->out))
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		if (lc_io_modify(c->gw->loop, &c->io, ev) < 0)
+			lc_warn_sys("%s: epoll", c->id);
+		c->events = ev;
+	}
+}
+
+/* Write what is queued, as far as the socket takes it. -1: the connection is gone. */
+static int
+conn_write(struct gw_conn *c)
+{
+	while (gw_outq_pending(&c->out)) {
+		ssize_t n = write(c->fd, gw_outq_data(&c->out), gw_outq_pending(&c->out));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		gw_outq_consume(&c->out, (size_t)n);
+	}
+	return 0;
+}
+
+static void conn_free(struct gw_conn *c);
+
+void
+gw_flush(struct gw *gw)
+{
+	struct gw_conn *c;
+
+	while ((c = gw->dirty)) {
+		gw->dirty = c->dnext;
+		c->dirty = false;
+		c->dnext = NULL;
+		if (c->closing) {
+			conn_free(c);
+			continue;
+		}
+		if (conn_write(c) < 0) {
+			gw_conn_close(c, NULL);
+			continue;
+		}
+		conn_watch(c);
+	}
+}
+
+/* --- lifecycle ------------------------------------------------------------------------------- */
+
+static void
+conn_free(struct gw_conn *c)
+{
+	struct gw *gw = c->gw;
+	char drain[4096];
+
+	lc_io_stop(gw->loop, &c->io);
+	lc_timer_cancel(gw->loop, &c->flood_timer);
+	/* unread input would turn close into a reset that can destroy the ERROR line in flight */
+	while (read(c->fd, drain, sizeof drain) > 0)
+		;
+	close(c->fd);
+	gw->conns[c->fd] = NULL;
+	gw_outq_fini(&c->out);
+	gw_outq_fini(&c->lab);
+	free(c);
+}
+
+void
+gw_conn_close(struct gw_conn *c, const char *error)
+{
+	char buf[512];
+
+	if (c->closing)
+		return;
+	if (error) {
+		int n = snprintf(buf, sizeof buf, "ERROR :%s\r\n", error);
+		/* past the bound on purpose: the last line, written once */
+		c->out.max += (size_t)n;
+		if (gw_outq_put(&c->out, buf, (size_t)n) == 0)
+			(void)conn_write(c);
+	} else {
+		gw_outq_consume(&c->out, gw_outq_pending(&c->out));
+	}
+	(void)conn_write(c);
+	c->closing = true;
+	gw_conn_forget(c);
+	lc_debug("%s: closed", c->id);
+	/* freed from gw_flush, after the callbacks that may still hold it */
+	mark_dirty(c);
+}
+
+static void
+flood_wake(struct lc_loop *l, struct lc_timer *t)
+{
+	struct gw_conn *c = t->arg;
+
+	gw_conn_resume(c);
+	gw_flush(c->gw);
+}
+
+void
+gw_conn_resume(struct gw_conn *c)
+{
+	char *line;
+	size_t len;
+
+	while (!c->closing && !c->req) {
+		int64_t now = lc_now_ms();
+		/* peek whether a line is there before taking a token for it */
+		int64_t wait = gw_flood_take(&c->flood, now);
+		if (wait > 0) {
+			if (!lc_timer_armed(&c->flood_timer) && c->in.end > c->in.start)
+				lc_timer_set(c->gw->loop, &c->flood_timer, now + wait);
+			break;
+		}
+		enum irc_in_status st = irc_in_next(&c->in, &line, &len);
+		if (st == IRC_IN_AGAIN) {
+			c->flood.tokens += 1.0;         /* not used */
+			if (c->eof) {                   /* every line answered: done */
+				gw_conn_close(c, NULL);
+				return;
+			}
+			break;
+		}
+		if (st == IRC_IN_NUL)
+			continue;
+		if (st == IRC_IN_TOOLONG) {
+			gw_num(c, 417, "Input line was too long", NULL);
+			gw_cmd_end(c);
+			continue;
+		}
+		c->line_serial++;
+		gw_cmd_line(c, line);
+	}
+	if (!c->closing)
+		conn_watch(c);
+}
+
+static void
+conn_read(struct gw_conn *c)
+{
+	char *p;
+	size_t space = irc_in_space(&c->in, &p);
+
+	if (space == 0 || c->eof)
+		return;
+	ssize_t n = read(c->fd, p, space);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		lc_debug("%s: read: %s", c->id, strerror(errno));
+		gw_conn_close(c, NULL);
+		return;
+	}
+	if (n == 0) {
+		/* a half-close (`printf ... | nc`) still gets the answers to its lines */
+		c->eof = true;
+		gw_conn_resume(c);
+		return;
+	}
+	irc_in_commit(&c->in, (size_t)n);
+	gw_conn_resume(c);
+}
+
+static void
+conn_io(struct lc_loop *l, struct lc_io *io, uint32_t events)
+{
+	struct gw_conn *c = io->arg;
+
+	if (events & EPOLLOUT) {
+		if (conn_write(c) < 0)
+			gw_conn_close(c, NULL);
+	}
+	if (!c->closing && (events & (EPOLLERR | EPOLLHUP))) {
+		char *p;
+		/* nothing more to read or write: level-triggered, this would fire forever */
+		if (c->eof || irc_in_space(&c->in, &p) == 0)
+			gw_conn_close(c, NULL);
+	}
+	if (!c->closing && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		conn_read(c);
+	if (!c->closing)
+		conn_watch(c);
+	gw_flush(c->gw);
+}
+
+static int
+conn_slot(struct gw *gw, int fd)
+{
+	if ((size_t)fd < gw->nconns)
+		return 0;
+	size_t n = gw->nconns ? gw->nconns : 64;
+	while (n <= (size_t)fd)
+		n *= 2;
+	struct gw_conn **nc = realloc(gw->conns, n * sizeof *nc);
+	if (!nc)
+		return -1;
+	memset(nc + gw->nconns, 0, (n - gw->nconns) * sizeof *nc);
+	gw->conns = nc;
+	gw->nconns = n;
+	return 0;
+}
+
+static void
+conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
+{
+	struct gw_conn *c;
+	int one = 1;
+
+	if (conn_slot(gw, fd) < 0 || !(c = calloc(1, sizeof *c))) {
+		lc_warn("unable to accept a connection: out of memory");
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->gw = gw;
+	c->fd = fd;
+	snprintf(c->id, sizeof c->id, "%s/%d/%llu", gw->name, fd,
+	    (unsigned long long)gw->next_serial++);
+	if (getnameinfo((const struct sockaddr *)ss, sizeof *ss, c->host, sizeof c->host, NULL, 0,
+	    NI_NUMERICHOST) != 0 || c->host[0] == ':')
+		snprintf(c->host, sizeof c->host, "%s", "localhost");
+	irc_in_init(&c->in);
+	gw_outq_init(&c->out, gw->sendq);
+	gw_outq_init(&c->lab, 4 * gw->sendq);
+	gw_flood_init(&c->flood, gw->flood_rate, gw->flood_burst, lc_now_ms());
+	lc_timer_init(&c->flood_timer, flood_wake, c);
+	c->io.fd = fd;
+	c->io.fn = conn_io;
+	c->io.arg = c;
+	c->events = EPOLLIN;
+	if (lc_io_start(gw->loop, &c->io, EPOLLIN) < 0) {
+		lc_warn_sys("%s: epoll", c->id);
+		close(fd);
+		gw_outq_fini(&c->out);
+		free(c);
+		return;
+	}
+	gw->conns[fd] = c;
+	lc_debug("%s: connected from %s", c->id, c->host);
+}
+
+static void
+listener_io(struct lc_loop *l, struct lc_io *io, uint32_t events)
+{
+	struct gw *gw = io->arg;
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(gw->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				lc_warn_sys("accept");
+			break;
+		}
+		conn_new(gw, fd, &ss);
+	}
+}
+
+/* Listen on ADDR:PORT ([v6]:PORT too), SO_REUSEPORT. 0, or -1 with a message logged. */
+int
+gw_listen(struct gw *gw, const char *addr)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	int one = 1, fd, r;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof host) {
+		lc_warn("bad listen address %s (want ADDR:PORT)", addr);
+		return -1;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if ((r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai)) != 0) {
+		lc_warn("bad listen address %s: %s", addr, gai_strerror(r));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+		lc_warn_sys("unable to listen on %s", addr);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	gw->lfd = fd;
+	gw->lio.fd = fd;
+	gw->lio.fn = listener_io;
+	gw->lio.arg = gw;
+	if (lc_io_start(gw->loop, &gw->lio, EPOLLIN) < 0) {
+		lc_warn_sys("epoll");
+		return -1;
+	}
+	return 0;
+}
