@@ -274,6 +274,7 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 		mb = &c->m[c->n++];
 		bk_fold(nick, mb->key, sizeof mb->key);
 		snprintf(mb->nick, sizeof mb->nick, "%s", nick);
+		mb->op = c->n == 1;     /* joining an empty channel creates it: its operator */
 	} else if (kind != CHAT_K_JOIN && mb) {
 		*mb = c->m[--c->n];
 		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */
@@ -290,10 +291,12 @@ bk_chan_names(const struct bk_chan *c, char *buf, size_t cap)
 	buf[0] = '\0';
 	for (size_t i = 0; i < c->n; i++) {
 		size_t n = strlen(c->m[i].nick);
-		if (len + n + 2 > cap)
+		if (len + n + 3 > cap)
 			break;
 		if (len)
 			buf[len++] = ' ';
+		if (c->m[i].op)
+			buf[len++] = '@';
 		memcpy(buf + len, c->m[i].nick, n + 1);
 		len += n;
 	}

@@ -46,6 +46,7 @@ struct bk_users {
 struct bk_member {
 	char key[CHAT_NICK_MAX + 1];
 	char nick[CHAT_NICK_MAX + 1];
+	int op;                                 /* channel operator: the one who created it */
 };
 
 struct bk_chan {

@@ -102,12 +102,13 @@ send_out(const char *to, uint16_t t)
 }
 
 static void
-fan_out(const struct chat_item *it)
+fan_out(const struct chat_item *item)
 {
+	struct chat_item it = *item;    /* item may live in `out`, which is cleared next */
 	char gw[32];
 
 	memset(&out, 0, sizeof out);
-	out.item = *it;
+	out.item = it;
 	for (int k = 0; k < ngw; k++) {
 		snprintf(gw, sizeof gw, "chatd.%d", k);
 		send_out(gw, CHAT_ITEM);

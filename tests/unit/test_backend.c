@@ -100,7 +100,7 @@ test_channels_and_post_check(void **st)
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n"), 0);
 	ch = bk_chan_find(&c, "#a");
 	bk_chan_names(ch, names, sizeof names);
-	assert_string_equal(names, "alice bob");
+	assert_string_equal(names, "@alice bob");     /* the creator is operator */
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_TOPIC, "3\nbob!u@h\nhello world"), 0);
 	assert_string_equal(ch->topic, "hello world");
 	assert_string_equal(ch->setter, "bob!u@h");

@@ -1,0 +1,239 @@
+"""The chat service as a whole (etc/chat.conf): real IRC clients over TCP on 127.0.0.1, the
+real tree (storage, sessions, gateways), and workers killed with -9 under traffic. Every wait is
+on a line from the server or an event of the tree, bounded; every process is stopped."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+from lc import Tree, Failure, SRC, SLOW
+
+VALGRIND = False
+
+
+def expect(cond, msg, tree=None):
+    if not cond:
+        raise Failure(msg + ("\nlog:\n" + tree.log() if tree else ""))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Client:
+    """A line-oriented IRC client: send lines, wait for lines matching a pattern."""
+
+    def __init__(self, port, nick, caps=(), register=True, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.lines = []
+        self.nick = nick
+        if caps:
+            self.send("CAP LS 302")
+            self.send("CAP REQ :" + " ".join(caps))
+        if register:
+            self.send("NICK " + nick)
+            self.send("USER %s 0 * :%s" % (nick, nick))
+            if caps:
+                self.wait(r" CAP \S+ ACK ")
+                self.send("CAP END")
+            self.wait(r" 001 ")
+
+    def send(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def _more(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        if not data:
+            raise Failure("%s: connection closed; got:\n%s" % (self.nick, "\n".join(self.lines)))
+        self.buf += data
+        while b"\r\n" in self.buf:
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            self.lines.append(line.decode(errors="replace"))
+        return True
+
+    def wait(self, pattern, timeout=10, since=None):
+        """The first line (from index `since`, default: not yet consumed) matching pattern."""
+        rx = re.compile(pattern)
+        start = self.pos if since is None else since
+        deadline = time.monotonic() + timeout * SLOW
+        i = start
+        while True:
+            while i < len(self.lines):
+                if rx.search(self.lines[i]):
+                    self.pos = i + 1
+                    return self.lines[i]
+                i += 1
+            if not self._more(deadline):
+                raise Failure("%s: no line matching %r in %ss; got:\n%s" %
+                              (self.nick, pattern, timeout, "\n".join(self.lines[start:])))
+
+    pos = 0
+
+    def sync(self, token="sync"):
+        """PING/PONG: every reply to what was sent before is in by the PONG."""
+        self.send("PING " + token)
+        return self.wait(r"PONG .*%s" % token)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def tags(line):
+    if not line.startswith("@"):
+        return {}
+    return dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in line[1:].split(" ", 1)[0].split(";"))
+
+
+def chat_tree(port, sessions=2, gateways=2):
+    conf = open(os.path.join(SRC, "etc", "chat.conf")).read()
+    t = Tree(conf, name="chat")
+    t.env.update(CHAT_PORT=str(port), CHAT_DIR=t.dir, CHAT_SESSIONS=str(sessions),
+                 CHAT_GATEWAYS=str(gateways), CHAT_NAME="test.local", CHAT_PWHASH_FAST="1")
+    return t
+
+
+CAPS = ("message-tags", "server-time", "echo-message", "batch", "draft/chathistory")
+
+
+def test_register_join_post_and_history():
+    port = free_port()
+    with chat_tree(port) as t:
+        t.start(timeout=30)
+        a = Client(port, "alice", CAPS)
+        b = Client(port, "bob", CAPS)
+        try:
+            a.wait(r" 004 alice test\.local ", since=0)
+            a.send("JOIN #lobby")
+            a.wait(r"^(@\S+ )?:alice!\S+ JOIN #lobby")
+            a.wait(r" 353 alice [=*@] #lobby :@alice")
+            a.wait(r" 366 alice #lobby ")
+            b.send("JOIN #lobby")
+            b.wait(r" 366 bob #lobby ")
+            a.wait(r":bob!\S+ JOIN #lobby")
+            b.send("PRIVMSG #lobby :hello from bob")
+            echo = b.wait(r"PRIVMSG #lobby :hello from bob")
+            got = a.wait(r"PRIVMSG #lobby :hello from bob")
+            expect(tags(echo).get("msgid") and tags(echo)["msgid"] == tags(got).get("msgid"),
+                   "echo and delivery share the msgid: %r %r" % (echo, got))
+            expect(tags(echo).get("time") == tags(got).get("time"), "and the time")
+            a.send("CHATHISTORY LATEST #lobby * 10")
+            a.wait(r"BATCH \+\S+ chathistory #lobby")
+            h = a.wait(r"PRIVMSG #lobby :hello from bob")
+            a.wait(r"BATCH -")
+            expect(tags(h).get("msgid") == tags(got)["msgid"], "history has the same msgid")
+        finally:
+            a.close()
+            b.close()
+        t.stop()
+
+
+def test_nick_collision_across_gateways():
+    port = free_port()
+    with chat_tree(port) as t:
+        t.start(timeout=30)
+        clients = [Client(port, "carol")]
+        try:
+            # Several connections: the kernel spreads them over both gateways.
+            for i in range(6):
+                c = Client(port, "carol", register=False)
+                clients.append(c)
+                c.send("NICK carol")
+                c.send("USER c 0 * :c")
+                c.wait(r" 433 \* carol ")
+        finally:
+            for c in clients:
+                c.close()
+        t.stop()
+
+
+def test_storage_killed_under_traffic_loses_no_acknowledged_message():
+    port = free_port()
+    with chat_tree(port) as t:
+        t.start(timeout=30)
+        a = Client(port, "poster", CAPS)
+        r = Client(port, "reader", CAPS)
+        acked = []
+        try:
+            a.send("JOIN #x")
+            a.wait(r" 366 poster #x ")
+            r.send("JOIN #x")
+            r.wait(r" 366 reader #x ")
+            for i in range(40):
+                if i == 15:
+                    t.kill("storage")
+                a.send("PRIVMSG #x :m%d" % i)
+                echo = a.wait(r"PRIVMSG #x :m%d$" % i, timeout=30)
+                acked.append((i, tags(echo)["msgid"]))
+            t.wait_start("storage", since=0)
+            r.send("CHATHISTORY LATEST #x * 100")
+            r.wait(r"BATCH \+\S+ chathistory #x")
+            seen = []
+            while True:
+                line = r.wait(r"PRIVMSG #x :m\d+$|BATCH -", timeout=20)
+                if line.startswith("BATCH") or " BATCH -" in line:
+                    break
+                seen.append(tags(line)["msgid"])
+            msgids = [m for _, m in acked]
+            expect(seen == msgids, "every acknowledged message once, in order:\n%s\n%s" %
+                   (msgids, seen), t)
+        finally:
+            a.close()
+            r.close()
+        t.stop()
+test_storage_killed_under_traffic_loses_no_acknowledged_message.timeout = 180
+
+
+def gateway_of(port, clients):
+    """Which gateway pid holds each client's connection (the server side's owner, from ss)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "sport", "=", ":%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    owner = {}
+    for line in out.splitlines():
+        m = re.search(r"\S+:%d\s+\S+:(\d+).*pid=(\d+)" % port, line)
+        if m:
+            owner[int(m.group(1))] = int(m.group(2))
+    return [owner.get(c.sock.getsockname()[1]) for c in clients]
+
+
+def test_killing_one_gateway_leaves_the_others_clients_connected():
+    port = free_port()
+    with chat_tree(port) as t:
+        t.start(timeout=30)
+        clients = [Client(port, "u%d" % i) for i in range(8)]
+        try:
+            gws = gateway_of(port, clients)
+            expect(None not in gws, "every client's gateway found: %s" % gws, t)
+            victim = t.pid("chatd.0")
+            os.kill(victim, signal.SIGKILL)
+            t.wait_event(lambda e: e.kind == "exit" and e.pid == victim)
+            for c, gw in zip(clients, gws):
+                if gw != victim:
+                    c.sync("still-here")        # never disconnected, still served
+                else:
+                    try:
+                        c.sync("gone")
+                        raise Failure("a client of the killed gateway still answers")
+                    except (Failure, OSError) as e:
+                        if "still answers" in str(e):
+                            raise
+        finally:
+            for c in clients:
+                c.close()
+        t.stop()
