@@ -35,6 +35,13 @@ def test_child_gets_only_its_descriptors_and_a_clean_process():
         with Tree(conf) as t:
             t.start(pass_fds=(w,))
             e = t.pid("e")
+            # Exec-ready means "exec'd": the loader may still hold libraries open. Wait until
+            # sleep(1) sits in its sleep system call (x86_64: 35 nanosleep, 230 clock_nanosleep).
+            end = time.monotonic() + 10
+            while open("/proc/%d/syscall" % e).read().split()[0] not in ("35", "230"):
+                if time.monotonic() > end:
+                    raise Failure("sleep never went to sleep")
+                time.sleep(0.005)
             fds, st, env, pgrp, sid = proc_info(e)
             expect(fds == [0, 1, 2], "exec-ready child has only 0-2: %s" % fds, t)
             expect(int(st["SigBlk"], 16) == 0 and int(st["SigIgn"], 16) == 0,
