@@ -607,6 +607,8 @@ static void on_numeric(struct chat_client *c, const struct irc_msg *m, unsigned 
 		on_nick_in_use(c);
 	else if (num == 332 && m->nparams >= 3 && !c->quiet)
 		say(c, "-- topic of %s: %s", m->params[1], m->params[2]);
+	else if (num == 422)
+		;       /* ERR_NOMOTD ends the welcome burst like 376: not an error */
 	else if (num >= 400 && num < 600)
 		on_error_numeric(c, m, num);
 }

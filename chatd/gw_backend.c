@@ -299,6 +299,12 @@ on_item(struct gw *gw, const struct chat_item *it)
 		gw_target_watch(gw, it->target);
 		t = target_find(gw, it->target);
 	}
+	if (it->seq == 0) {
+		/* Channel events (JOIN, PART, QUIT, TOPIC) are not numbered in the message stream
+		 * (chat-storage): no gap repair, no duplicate check. */
+		gw_deliver_item(gw, it);
+		return;
+	}
 	if (t->last && it->seq <= t->last)
 		return;                                 /* duplicate */
 	if (t->last && it->seq > t->last + 1) {         /* gap: SINCE returns this one too */

@@ -133,6 +133,8 @@ def test_register_join_post_and_history():
             expect(tags(echo).get("msgid") and tags(echo)["msgid"] == tags(got).get("msgid"),
                    "echo and delivery share the msgid: %r %r" % (echo, got))
             expect(tags(echo).get("time") == tags(got).get("time"), "and the time")
+            b.send("PART #lobby :bye")                 # after a message: still seen by all
+            a.wait(r":bob!\S+ PART #lobby :bye")
             a.send("CHATHISTORY LATEST #lobby * 10")
             a.wait(r"BATCH \+\S+ chathistory #lobby")
             h = a.wait(r"PRIVMSG #lobby :hello from bob")
