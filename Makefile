@@ -31,7 +31,7 @@ LDLIBS += $(PKG_LIBS)
 .DELETE_ON_ERROR:
 .SECONDARY:
 .SUFFIXES:
-.PHONY: all test run bench install uninstall clean deps check-unit check-e2e check-asan \
+.PHONY: all test run demo bench install uninstall clean deps check-unit check-e2e check-asan \
 	check-valgrind check-fuzz fuzz fuzz-build
 
 # --- sources ----------------------------------------------------------------------------------
@@ -175,11 +175,16 @@ fuzz: fuzz-build
 	done
 
 # --- run, bench, install ----------------------------------------------------------------------
-RUNCONF ?= etc/demo.conf
+# `make run`: the chat service (etc/chat.conf) on 127.0.0.1:$${CHAT_PORT:-6667} in the
+# foreground; `make demo`: the demo tree of workers (etc/demo.conf). Ctrl-C stops either.
+RUNCONF ?= etc/chat.conf
 run:
 	@scripts/deps.sh build
 	@$(MAKE) -s all
 	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/supervisor -c $(RUNCONF)
+
+demo:
+	@$(MAKE) -s run RUNCONF=etc/demo.conf
 
 bench:
 	@scripts/deps.sh bench

@@ -66,11 +66,20 @@ choose_rundir(struct sup *s, const char *opt)
 		    LC_SOCK_PATHMAX - 13 - SUP_NAME_MAX);
 }
 
-/* Make `dir` exist as a private directory of ours, or die. */
+/* Make `dir` exist as a private directory of ours, or die. Missing parents are created too
+ * (mode 0700: a state directory such as the chat's CHAT_DIR holds the run directory). */
 static void
 private_dir(const char *dir)
 {
 	struct stat st;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s", dir);
+	for (char *p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = 0;
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			lc_die_sys(LC_EXIT_TEMP, "unable to create %s", path);
+		*p = '/';
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		lc_die_sys(LC_EXIT_TEMP, "unable to create %s", dir);
 	if (lstat(dir, &st) < 0)
