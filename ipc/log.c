@@ -15,7 +15,8 @@ lc_log_init(const char *name)
 {
 	const char *slash = strrchr(name, '/');
 	snprintf(prog, sizeof prog, "%s", slash ? slash + 1 : name);
-	if (getenv("LETITCRASH_DEBUG"))
+	const char *d = getenv("LETITCRASH_DEBUG");
+	if (d && *d && strcmp(d, "0") != 0)
 		minlvl = LC_LOG_DEBUG;
 }
 

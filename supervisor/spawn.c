@@ -39,6 +39,18 @@ mode_t sup_child_umask = 022;
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* Variables that describe one process to its supervisor: each child gets its own. */
+static int
+per_child(const char *v)
+{
+	static const char *const own[] = { "NOTIFY_SOCKET=", "LETITCRASH_NAME=", "LETITCRASH_SUP=",
+		"LETITCRASH_RUNDIR=", "LETITCRASH_READY_FD=", "LETITCRASH_INSTANCE=" };
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if (strncmp(v, own[i], strlen(own[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* The environment of a child: ours, minus readiness variables meant for us, plus its own
  * settings and the LETITCRASH_* facts. Returns a NULL-terminated array to free with env_free. */
 static char **
@@ -52,7 +64,7 @@ env_build(struct sup *s, struct child *c, int readyfd)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = environ[i];
-		if (strncmp(v, "NOTIFY_SOCKET=", 14) == 0 || strncmp(v, "LETITCRASH_", 11) == 0)
+		if (per_child(v))
 			continue;
 		if (!(e[k++] = strdup(v)))
 			goto fail;

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from lc import Tree, Failure, SRC, SLOW
+from lc import Tree, Failure, SRC, SLOW, BIN
 
 VALGRIND = False
 
@@ -239,3 +239,51 @@ def test_killing_one_gateway_leaves_the_others_clients_connected():
             for c in clients:
                 c.close()
         t.stop()
+
+
+def tmux_pane(session):
+    return subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True,
+                          text=True, timeout=10).stdout
+
+
+def wait_pane(session, pattern, timeout=15):
+    """tmux gives no event for a screen change: poll the pane, bounded."""
+    rx = re.compile(pattern, re.M)
+    end = time.monotonic() + timeout * SLOW
+    while time.monotonic() < end:
+        text = tmux_pane(session)
+        if rx.search(text):
+            return text
+        time.sleep(0.1)
+    raise Failure("irssi screen never matched %r:\n%s" % (pattern, tmux_pane(session)))
+
+
+def test_irssi_joins_posts_and_receives():
+    """A real client from Debian (irssi 1.4, in tmux) and one of ours, in one channel."""
+    port = free_port()
+    with chat_tree(port) as t:
+        t.start(timeout=30)
+        session = "lc-irssi-%d" % port
+        home = os.path.join(t.dir, "irssi")
+        os.makedirs(home)
+        watcher = Client(port, "watcher")
+        try:
+            watcher.send("JOIN #lobby")
+            watcher.wait(r" 366 watcher #lobby ")
+            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+                            "irssi --home=%s -n alice -c 127.0.0.1 -p %d" % (home, port)],
+                           check=True, timeout=10)
+            wait_pane(session, r"Welcome to the letitcrash")
+            subprocess.run(["tmux", "send-keys", "-t", session, "/join #lobby", "Enter"], timeout=10)
+            watcher.wait(r":alice!\S+ JOIN #lobby", timeout=15)    # irssi paces its commands
+            watcher.send("PRIVMSG #lobby :hello irssi")
+            wait_pane(session, r"<[ @+]?watcher> hello irssi")
+            subprocess.run(["tmux", "send-keys", "-t", session, "hello from irssi", "Enter"],
+                           timeout=10)
+            got = watcher.wait(r":alice!\S+ PRIVMSG #lobby :hello from irssi", timeout=15)
+            expect("PRIVMSG" in got, got)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+            watcher.close()
+        t.stop()
+test_irssi_joins_posts_and_receives.timeout = 120

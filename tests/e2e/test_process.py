@@ -32,7 +32,7 @@ def test_child_gets_only_its_descriptors_and_a_clean_process():
     # A descriptor the supervisor itself inherited must not reach its children either.
     r, w = os.pipe()
     try:
-        with Tree(conf) as t:
+        with Tree(conf, env={"LETITCRASH_DEBUG": "0", "LETITCRASH_NODE": "x"}) as t:
             t.start(pass_fds=(w,))
             e = t.pid("e")
             # Exec-ready means "exec'd": the loader may still hold libraries open. Wait until
@@ -48,7 +48,10 @@ def test_child_gets_only_its_descriptors_and_a_clean_process():
                    "empty mask, no ignored signals: %s %s" % (st["SigBlk"], st["SigIgn"]), t)
             expect(pgrp == e and sid == e, "own session and group: %d %d" % (pgrp, sid), t)
             expect(env.get(b"LETITCRASH_NAME") == b"e" and env.get(b"LETITCRASH_SUP") == b"top"
-                   and b"NOTIFY_SOCKET" not in env, "environment: %s" % env, t)
+                   and b"NOTIFY_SOCKET" not in env and b"LETITCRASH_READY_FD" not in env,
+                   "environment: %s" % env, t)
+            expect(env.get(b"LETITCRASH_DEBUG") == b"0" and env.get(b"LETITCRASH_NODE") == b"x",
+                   "the tree's own settings pass through: %s" % env, t)
             t.stop()
     finally:
         os.close(r)
