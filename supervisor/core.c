@@ -487,10 +487,25 @@ begin_start_child(struct sup *s, struct op *op)
 	op->starts = list_push(op->starts, &op->nstarts, c);
 }
 
+/* restart_child and delete_child take a stopped child only (OTP: pid undefined): NULL if c
+ * is one, else the error to answer. */
+static const char *
+not_stopped(const struct child *c)
+{
+	if (!c)
+		return "error not_found";
+	if (c->restarting && !c->pid)
+		return "error restarting";
+	if (c->pid || c->exited)
+		return "error running";
+	return NULL;
+}
+
 static void
 begin(struct sup *s, struct op *op)
 {
 	struct child *c = op->child;
+	const char *why;
 	switch (op->kind) {
 	case OP_BOOT:
 		plan_starts(s, op, 0);
@@ -507,12 +522,8 @@ begin(struct sup *s, struct op *op)
 		begin_start_child(s, op);
 		break;
 	case OP_RESTART_CHILD:
-		if (!c)
-			sup_reply(s, op, "error not_found");
-		else if (c->restarting && !c->pid)
-			sup_reply(s, op, "error restarting");
-		else if (c->pid || c->exited)
-			sup_reply(s, op, "error running");
+		if ((why = not_stopped(c)) != NULL)
+			sup_reply(s, op, "%s", why);
 		else
 			op->starts = list_push(op->starts, &op->nstarts, c);
 		break;
@@ -523,12 +534,8 @@ begin(struct sup *s, struct op *op)
 			op->stops = list_push(op->stops, &op->nstops, c);
 		break;
 	case OP_DELETE_CHILD:
-		if (!c)
-			sup_reply(s, op, "error not_found");
-		else if (c->restarting && !c->pid)
-			sup_reply(s, op, "error restarting");
-		else if (c->pid || c->exited)
-			sup_reply(s, op, "error running");
+		if ((why = not_stopped(c)) != NULL)
+			sup_reply(s, op, "%s", why);
 		else {
 			child_remove(s, c);
 			sup_reply(s, op, "ok");
