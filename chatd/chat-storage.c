@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -630,6 +631,7 @@ main(int argc, char **argv)
 	int c;
 
 	lc_log_init("chat-storage");
+	umask(077);             /* the journal (messages, account hashes) is ours alone */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j')
 			path = optarg;

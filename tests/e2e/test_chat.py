@@ -140,6 +140,10 @@ def test_register_join_post_and_history():
             h = a.wait(r"PRIVMSG #lobby :hello from bob")
             a.wait(r"BATCH -")
             expect(tags(h).get("msgid") == tags(got)["msgid"], "history has the same msgid")
+            for f in os.listdir(t.dir):
+                if f.startswith("journal.db"):
+                    mode = os.stat(os.path.join(t.dir, f)).st_mode & 0o777
+                    expect(mode == 0o600, "%s is private: %o" % (f, mode), t)
         finally:
             a.close()
             b.close()
