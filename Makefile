@@ -32,7 +32,7 @@ LDLIBS += $(PKG_LIBS)
 .SECONDARY:
 .SUFFIXES:
 .PHONY: all test run demo bench install uninstall clean deps check-unit check-e2e check-asan \
-	check-valgrind check-fuzz fuzz fuzz-build
+	check-valgrind check-fuzz fuzz fuzz-build chaos
 
 # --- sources ----------------------------------------------------------------------------------
 IPC_SRC   := $(wildcard ipc/*.c)
@@ -185,6 +185,14 @@ run:
 
 demo:
 	@$(MAKE) -s run RUNCONF=etc/demo.conf
+
+# `make chaos`: the chat tree under load while random processes of it are killed -9, then every
+# acknowledged message is checked (scripts/chaos, docs/reliability.md). Not part of `make test`
+# yet. `make chaos DURATION=1800` is the soak.
+DURATION ?= 60
+RATE ?= 2
+chaos: all
+	LC_BIN=$(abspath $(BIN)) scripts/chaos --duration $(DURATION) --rate $(RATE) $(CHAOS_ARGS)
 
 bench:
 	@scripts/deps.sh bench
