@@ -155,8 +155,8 @@ static const struct track_case track_cases[] = {
 	{ "late then duplicate", { 0, 2, 1, 1 }, 4, 3, 0, 1, 1, 3 },
 	{ "first seen late", { 5, 0 }, 2, 6, 4, 1, 0, 2 },
 	{ "beyond the window", { 0, 100, 1 }, 3, 101, 99, 0, 1, 2 },
-	{ "window edge", { 64, 0 }, 2, 65, 63, 1, 0, 2 },
-	{ "window edge out", { 65, 0 }, 2, 66, 65, 0, 1, 1 },
+	{ "window edge", { 64, 1 }, 2, 65, 63, 1, 0, 2 },
+	{ "window edge out", { 64, 0 }, 2, 65, 64, 0, 1, 1 },
 };
 
 static void test_track_table(void **state)
