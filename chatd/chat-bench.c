@@ -37,6 +37,8 @@
 #define CB_ACK_TIMEOUT_MS 5000          /* max mode: a message nobody received is given up */
 #define CB_CATCHUP_MAX    100           /* rate mode: sends per timer turn */
 #define CB_CLIENTS_MAX    100000
+#define CB_REG_TIMEOUT_MS 3000          /* connect + registration of one client, per try */
+#define CB_REG_TRIES      5             /* a server's full accept queue drops connections */
 
 enum cstate { C_IDLE, C_CONNECTING, C_REGISTERING, C_JOINING, C_JOINED, C_DEAD };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_DONE };
@@ -53,6 +55,7 @@ struct client {
 	uint64_t sent;                  /* seqs 0..sent-1 were sent */
 	uint64_t acked;                 /* max mode: seqs below were received by someone */
 	int64_t due_ns;                 /* rate mode: next send */
+	unsigned tries;                 /* setup: connection attempts */
 	struct cb_track *track;         /* per member of the channel (sender id / K) */
 	struct irc_in in;
 };
@@ -76,7 +79,7 @@ static struct {
 	uint64_t sent_total, sent_window, deliveries, delivered_window;
 	struct cb_hist hist;
 	struct cb_loss loss;
-	uint64_t err_lines, disconnects, sendq_full, ack_timeouts, behind, foreign;
+	uint64_t err_lines, disconnects, sendq_full, ack_timeouts, behind, foreign, retries;
 	uint64_t numerics[1000];
 } B;
 
@@ -175,12 +178,18 @@ static void post_window(struct client *c)
 		lc_timer_set(&B.loop, &c->timer, lc_now_ms() + CB_ACK_TIMEOUT_MS);
 }
 
+static void client_retry(struct client *c);
+
 static void client_timer(struct lc_loop *l, struct lc_timer *t)
 {
 	struct client *c = t->arg;
 	int64_t now = now_ns(), interval;
 	unsigned n = 0;
 
+	if (B.phase == P_SETUP) {
+		client_retry(c);
+		return;
+	}
 	if (!sending() || c->st != C_JOINED)
 		return;
 	if (B.rate == 0) {              /* ack deadline */
@@ -266,6 +275,7 @@ static void on_line(struct client *c, char *line, int64_t t)
 		num = (unsigned)atoi(m.command);
 		if (num == 1 && c->st == C_REGISTERING) {
 			c->st = C_JOINING;
+			lc_timer_cancel(&B.loop, &c->timer);
 			sendf(c, "JOIN #%s%u", B.prefix, c->chan);
 			flush(c);
 		} else if (num == 366 && c->st == C_JOINING) {
@@ -352,27 +362,49 @@ static void client_io(struct lc_loop *l, struct lc_io *io, uint32_t ev)
 		flush(c);
 }
 
+/* Open c's connection (non-blocking) and arm its registration deadline. */
+static void client_connect(struct client *c)
+{
+	int one = 1;
+
+	c->fd = socket(B.ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to open connection %u", c->id);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(c->fd, B.ai->ai_addr, B.ai->ai_addrlen) < 0 && errno != EINPROGRESS)
+		lc_die_sys(LC_EXIT_TEMP, "unable to connect to %s:%s", B.host, B.port);
+	c->st = C_CONNECTING;
+	c->tries++;
+	irc_in_init(&c->in);
+	gw_outq_consume(&c->out, gw_outq_pending(&c->out));
+	c->io.fd = c->fd;
+	c->io.fn = client_io;
+	c->io.arg = c;
+	c->events = EPOLLOUT;
+	if (lc_io_start(&B.loop, &c->io, EPOLLOUT) < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to watch connection %u", c->id);
+	lc_timer_set(&B.loop, &c->timer, lc_now_ms() + CB_REG_TIMEOUT_MS);
+}
+
+/* Setup deadline of c: a connection the server never accepted (its listen queue overflowed:
+ * the handshake completed on our side only) or never answered. Try again, a few times. */
+static void client_retry(struct client *c)
+{
+	if (c->st == C_JOINING || c->st == C_JOINED)
+		return;
+	if (c->tries >= CB_REG_TRIES)
+		setup_fail(c, "not registered after " "5 tries");
+	lc_io_stop(&B.loop, &c->io);
+	close(c->fd);
+	B.retries++;
+	client_connect(c);
+}
+
 /* Start connections up to CB_CONNECT_BATCH being set up. */
 static void connect_more(void)
 {
-	struct client *c;
-	int one = 1;
-
 	while (B.setting_up < CB_CONNECT_BATCH && B.next_connect < B.nclients) {
-		c = &B.c[B.next_connect++];
-		c->fd = socket(B.ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (c->fd < 0)
-			lc_die_sys(LC_EXIT_TEMP, "unable to open connection %u", c->id);
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (connect(c->fd, B.ai->ai_addr, B.ai->ai_addrlen) < 0 && errno != EINPROGRESS)
-			lc_die_sys(LC_EXIT_TEMP, "unable to connect to %s:%s", B.host, B.port);
-		c->st = C_CONNECTING;
-		c->io.fd = c->fd;
-		c->io.fn = client_io;
-		c->io.arg = c;
-		c->events = EPOLLOUT;
-		if (lc_io_start(&B.loop, &c->io, EPOLLOUT) < 0)
-			lc_die_sys(LC_EXIT_TEMP, "unable to watch connection %u", c->id);
+		client_connect(&B.c[B.next_connect++]);
 		B.setting_up++;
 	}
 }
@@ -382,9 +414,14 @@ static void phase_next(struct lc_loop *l, struct lc_timer *t)
 	int64_t now = lc_now_ms();
 
 	switch (B.phase) {
-	case P_SETUP:
-		lc_die(LC_EXIT_TEMP, "setup failed: %u of %u clients joined after %.0f s", B.joined,
-		    B.nclients, B.setup_timeout);
+	case P_SETUP: {
+		unsigned n[C_DEAD + 1] = { 0 }, i;
+		for (i = 0; i < B.nclients; i++)
+			n[B.c[i].st]++;
+		lc_die(LC_EXIT_TEMP, "setup failed: %u of %u clients joined after %.0f s (not started"
+		    " %u, connecting %u, registering %u, joining %u)", B.joined, B.nclients,
+		    B.setup_timeout, n[C_IDLE], n[C_CONNECTING], n[C_REGISTERING], n[C_JOINING]);
+	}
 	case P_WARMUP:
 		B.phase = P_MEASURE;
 		B.t_measure = now_ns();
@@ -471,12 +508,12 @@ static void report(void)
 		    "\"delivered_total\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ","
 		    "\"duplicates\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error_lines\":%" PRIu64 ","
 		    "\"disconnects\":%" PRIu64 ",\"sendq_full\":%" PRIu64 ",\"ack_timeouts\":%"
-		    PRIu64 ",\"behind\":%" PRIu64 ",\"numerics\":{",
+		    PRIu64 ",\"behind\":%" PRIu64 ",\"setup_retries\":%" PRIu64 ",\"numerics\":{",
 		    B.host, B.port, B.nclients, B.nchans, B.size, jrate, B.window, secs, B.warmup, B.sent_window,
 		    B.delivered_window, dps, mps, B.hist.count, pct_ms(0.5), pct_ms(0.99),
 		    pct_ms(0.999), (double)B.hist.max_us / 1000.0, B.sent_total, B.deliveries,
 		    B.loss.lost, B.loss.late, B.loss.dup, errors, B.err_lines, B.disconnects,
-		    B.sendq_full, B.ack_timeouts, B.behind);
+		    B.sendq_full, B.ack_timeouts, B.behind, B.retries);
 		for (i = 400; i < 1000; i++)
 			if (B.numerics[i]) {
 				printf("%s\"%03u\":%" PRIu64, first ? "" : ",", i, B.numerics[i]);
@@ -503,6 +540,9 @@ static void report(void)
 		if (B.numerics[i])
 			printf(", %03u x%" PRIu64, i, B.numerics[i]);
 	printf("\n");
+	if (B.retries)
+		printf("  setup: %" PRIu64 " connections retried (not accepted or not answered"
+		    " within %d ms)\n", B.retries, CB_REG_TIMEOUT_MS);
 }
 
 /* Losses at the end: for every (receiver, sender) pair of a channel, what was sent and never
