@@ -9,23 +9,25 @@
 int cb_payload_format(char *buf, size_t cap, size_t size, uint32_t client, uint64_t seq,
             int64_t send_ns)
 {
-	int n = snprintf(buf, cap, "cb:%" PRIu32 ":%" PRIu64 ":%" PRId64 " ", client, seq, send_ns);
+	int n = snprintf(buf, cap, "cb:%" PRIu32 ":%" PRIu64 ":%" PRId64, client, seq, send_ns);
 	size_t len;
 
 	if (n < 0 || (size_t)n >= cap)
 		return -1;
 	len = (size_t)n;
-	if (size > len) {
+	if (size > len) {       /* a space, then padding (the space may be the last byte) */
 		if (size >= cap)
 			return -1;
-		memset(buf + len, 'x', size - len);
+		buf[len] = ' ';
+		memset(buf + len + 1, 'x', size - len - 1);
 		len = size;
 		buf[len] = '\0';
 	}
 	return (int)len;
 }
 
-/* A decimal field ended by `end`; advances *s past it. */
+/* A decimal field ended by `end` (or, when end is ' ', by the string's end: servers strip
+ * trailing spaces); advances *s past it. */
 static int field(const char **s, char end, uint64_t *v, bool neg_ok)
 {
 	const char *p = *s;
@@ -43,9 +45,9 @@ static int field(const char **s, char end, uint64_t *v, bool neg_ok)
 			return -1;
 		x = x * 10 + (uint64_t)(*p - '0');
 	}
-	if (*p != end)
+	if (*p != end && !(end == ' ' && *p == '\0'))
 		return -1;
-	*s = p + 1;
+	*s = *p ? p + 1 : p;
 	*v = neg ? (uint64_t)-(int64_t)x : x;
 	return 0;
 }

@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Payload: "cb:<client>:<seq>:<send_ns> " (decimal) then 'x' up to `size` bytes in all. The
- * token is never cut: when size is smaller than the token plus its space, the text is the token
- * and its space. Returns the length written (NUL added), or -1 when cap is too small. */
+/* Payload: "cb:<client>:<seq>:<send_ns>" (decimal), then a space and 'x' up to `size` bytes in
+ * all. The token is never cut: when size is not above its length, the text is the token alone
+ * (no trailing space: servers strip it). Returns the length written (NUL added), or -1 when cap
+ * is too small. */
 int cb_payload_format(char *buf, size_t cap, size_t size, uint32_t client, uint64_t seq,
             int64_t send_ns);
-/* Parse the token at the start of text: 0, or -1 when text is not a chat-bench payload. */
+/* Parse the token at the start of text (ended by a space or the end): 0, or -1 when text is
+ * not a chat-bench payload. */
 int cb_payload_parse(const char *text, uint32_t *client, uint64_t *seq, int64_t *send_ns);
 
 /* Latency histogram, log-linear: values in microseconds, 64 sub-buckets per power of two

@@ -31,10 +31,15 @@ static void test_payload_round_trip(void **state)
 	assert_int_equal(q, 7);
 	assert_int_equal(t, 123456789012345LL);
 
-	/* smaller than the token: the token and its space, never cut */
+	/* not above the token: the token alone, never cut, no trailing space */
 	n = cb_payload_format(buf, sizeof buf, 4, 1, 2, 3);
+	assert_string_equal(buf, "cb:1:2:3");
+	assert_int_equal(n, 8);
+	assert_int_equal(cb_payload_format(buf, sizeof buf, 8, 1, 2, 3), 8);
+	assert_int_equal(cb_payload_format(buf, sizeof buf, 9, 1, 2, 3), 9);
 	assert_string_equal(buf, "cb:1:2:3 ");
-	assert_int_equal(n, 9);
+	assert_int_equal(cb_payload_format(buf, sizeof buf, 10, 1, 2, 3), 10);
+	assert_string_equal(buf, "cb:1:2:3 x");
 	assert_int_equal(cb_payload_parse(buf, &c, &q, &t), 0);
 	assert_int_equal(t, 3);
 
@@ -45,6 +50,7 @@ static void test_payload_round_trip(void **state)
 
 	/* cap too small */
 	assert_int_equal(cb_payload_format(buf, 8, 0, 1, 2, 3), -1);
+	assert_int_equal(cb_payload_format(buf, 9, 0, 1, 2, 3), 8);
 	assert_int_equal(cb_payload_format(buf, 50, 50, 1, 2, 3), -1);
 	assert_int_equal(cb_payload_format(buf, 51, 50, 1, 2, 3), 50);
 }
@@ -52,7 +58,7 @@ static void test_payload_round_trip(void **state)
 static void test_payload_rejects(void **state)
 {
 	static const char *bad[] = {
-		"", "hello", "cb:", "cb:1:2:3", "cb:1:2:3x", "cb:a:2:3 ", "cb:1::3 ", "cb:1:2: ",
+		"", "hello", "cb:", "cb:1:2", "cb:1:2:", "cb:1:2:3x", "cb:a:2:3 ", "cb:1::3 ", "cb:1:2: ",
 		"cb:4294967296:1:1 ", "cb:1:99999999999999999999:1 ", "CB:1:2:3 ", " cb:1:2:3 ",
 		"cb:-1:2:3 ", "cb:1:-2:3 ",
 	};
@@ -66,6 +72,9 @@ static void test_payload_rejects(void **state)
 			fail_msg("accepted: \"%s\"", bad[i]);
 	assert_int_equal(cb_payload_parse("cb:4294967295:0:0 ", &c, &q, &t), 0);
 	assert_int_equal(c, 4294967295u);
+	/* the end of the text ends the token too (servers strip trailing spaces) */
+	assert_int_equal(cb_payload_parse("cb:1:2:3", &c, &q, &t), 0);
+	assert_int_equal(t, 3);
 }
 
 static void test_hist_buckets(void **state)
