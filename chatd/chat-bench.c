@@ -75,6 +75,7 @@ static struct {
 	unsigned next_connect, setting_up, joined;
 	enum phase phase;
 	int64_t t_measure, t_end;       /* ns */
+	double cpu_measure, cpu_end;    /* our own CPU time at both ends, s */
 	/* figures */
 	uint64_t sent_total, sent_window, deliveries, delivered_window;
 	struct cb_hist hist;
@@ -98,6 +99,7 @@ static unsigned members(unsigned chan)
 
 static void client_io(struct lc_loop *l, struct lc_io *io, uint32_t ev);
 static void finish(void);
+static double cpu_s(void);
 
 /* Write what is queued; watch EPOLLOUT only while something is left. */
 static void flush(struct client *c)
@@ -425,11 +427,13 @@ static void phase_next(struct lc_loop *l, struct lc_timer *t)
 	case P_WARMUP:
 		B.phase = P_MEASURE;
 		B.t_measure = now_ns();
+		B.cpu_measure = cpu_s();
 		lc_timer_set(l, t, now + (int64_t)(B.duration * 1000));
 		break;
 	case P_MEASURE:
 		B.phase = P_DRAIN;
 		B.t_end = now_ns();
+		B.cpu_end = cpu_s();
 		lc_timer_set(l, t, now + (int64_t)(B.drain * 1000));
 		break;
 	default:
@@ -456,6 +460,7 @@ static void start_load(void)
 
 	B.phase = B.warmup > 0 ? P_WARMUP : P_MEASURE;
 	B.t_measure = now;
+	B.cpu_measure = cpu_s();
 	lc_timer_set(&B.loop, &B.phase_timer,
 	    lc_now_ms() + (int64_t)((B.warmup > 0 ? B.warmup : B.duration) * 1000));
 	for (i = 0; i < B.nclients; i++) {
@@ -476,57 +481,76 @@ static double pct_ms(double q)
 	return (double)cb_hist_quantile(&B.hist, q) / 1000.0;
 }
 
-static void report(void)
+/* CPU seconds (user + system) this process used so far. */
+static double cpu_s(void)
 {
-	double secs = (double)(B.t_end - B.t_measure) / 1e9, dps, mps;
-	uint64_t errors = B.err_lines + B.disconnects;
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static uint64_t errors_total(void)
+{
+	uint64_t n = B.err_lines + B.disconnects;
 	unsigned i;
-	bool first = true;
-	char rate[32];
 
 	for (i = 400; i < 1000; i++)
-		errors += B.numerics[i];
-	if (secs <= 0)
-		secs = 1e-9;
-	dps = (double)B.delivered_window / secs;
-	mps = (double)B.sent_window / secs;
+		n += B.numerics[i];
+	return n;
+}
+
+static void report_json(double secs)
+{
+	char rate[32];
+	unsigned i;
+	bool first = true;
+
+	if (B.rate == 0)
+		snprintf(rate, sizeof rate, "\"max\"");
+	else
+		snprintf(rate, sizeof rate, "%g", B.rate);
+	printf("{\"server\":\"%s:%s\",\"clients\":%u,\"channels\":%u,\"size\":%u,\"rate\":%s,"
+	    "\"window\":%u,\"duration_s\":%.3f,\"warmup_s\":%g,\"sent\":%" PRIu64 ","
+	    "\"delivered\":%" PRIu64 ",\"delivered_per_s\":%.1f,\"messages_per_s\":%.1f,"
+	    "\"latency_ms\":{\"samples\":%" PRIu64 ",\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
+	    "\"max\":%.3f},\"bench_cpu_s\":%.3f,\"sent_total\":%" PRIu64 ",\"delivered_total\":%"
+	    PRIu64 ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64 ","
+	    "\"errors\":%" PRIu64 ",\"error_lines\":%" PRIu64 ",\"disconnects\":%" PRIu64 ","
+	    "\"sendq_full\":%" PRIu64 ",\"ack_timeouts\":%" PRIu64 ",\"behind\":%" PRIu64 ","
+	    "\"setup_retries\":%" PRIu64 ",\"numerics\":{",
+	    B.host, B.port, B.nclients, B.nchans, B.size, rate, B.window, secs, B.warmup,
+	    B.sent_window, B.delivered_window, (double)B.delivered_window / secs,
+	    (double)B.sent_window / secs, B.hist.count, pct_ms(0.5), pct_ms(0.99), pct_ms(0.999),
+	    (double)B.hist.max_us / 1000.0, B.cpu_end - B.cpu_measure, B.sent_total, B.deliveries,
+	    B.loss.lost, B.loss.late, B.loss.dup, errors_total(), B.err_lines, B.disconnects,
+	    B.sendq_full, B.ack_timeouts, B.behind, B.retries);
+	for (i = 400; i < 1000; i++)
+		if (B.numerics[i]) {
+			printf("%s\"%03u\":%" PRIu64, first ? "" : ",", i, B.numerics[i]);
+			first = false;
+		}
+	printf("}}\n");
+}
+
+static void report_human(double secs)
+{
+	char rate[32];
+	unsigned i;
+
 	if (B.rate == 0)
 		snprintf(rate, sizeof rate, "max (window %u)", B.window);
 	else
 		snprintf(rate, sizeof rate, "%g/s per client", B.rate);
-	if (B.json) {
-		char jrate[32];
-		if (B.rate == 0)
-			snprintf(jrate, sizeof jrate, "\"max\"");
-		else
-			snprintf(jrate, sizeof jrate, "%g", B.rate);
-		printf("{\"server\":\"%s:%s\",\"clients\":%u,\"channels\":%u,\"size\":%u,"
-		    "\"rate\":%s,\"window\":%u,\"duration_s\":%.3f,\"warmup_s\":%g,"
-		    "\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"delivered_per_s\":%.1f,"
-		    "\"messages_per_s\":%.1f,\"latency_ms\":{\"samples\":%" PRIu64 ",\"p50\":%.3f,"
-		    "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},\"sent_total\":%" PRIu64 ","
-		    "\"delivered_total\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ","
-		    "\"duplicates\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error_lines\":%" PRIu64 ","
-		    "\"disconnects\":%" PRIu64 ",\"sendq_full\":%" PRIu64 ",\"ack_timeouts\":%"
-		    PRIu64 ",\"behind\":%" PRIu64 ",\"setup_retries\":%" PRIu64 ",\"numerics\":{",
-		    B.host, B.port, B.nclients, B.nchans, B.size, jrate, B.window, secs, B.warmup, B.sent_window,
-		    B.delivered_window, dps, mps, B.hist.count, pct_ms(0.5), pct_ms(0.99),
-		    pct_ms(0.999), (double)B.hist.max_us / 1000.0, B.sent_total, B.deliveries,
-		    B.loss.lost, B.loss.late, B.loss.dup, errors, B.err_lines, B.disconnects,
-		    B.sendq_full, B.ack_timeouts, B.behind, B.retries);
-		for (i = 400; i < 1000; i++)
-			if (B.numerics[i]) {
-				printf("%s\"%03u\":%" PRIu64, first ? "" : ",", i, B.numerics[i]);
-				first = false;
-			}
-		printf("}}\n");
-		return;
-	}
 	printf("chat-bench %s:%s\n", B.host, B.port);
 	printf("  clients %u, channels %u, size %u B, rate %s, duration %.1f s (warmup %g s)\n",
 	    B.nclients, B.nchans, B.size, rate, secs, B.warmup);
-	printf("  sent        %12" PRIu64 "   %12.1f msg/s\n", B.sent_window, mps);
-	printf("  delivered   %12" PRIu64 "   %12.1f deliveries/s\n", B.delivered_window, dps);
+	printf("  sent        %12" PRIu64 "   %12.1f msg/s\n", B.sent_window,
+	    (double)B.sent_window / secs);
+	printf("  delivered   %12" PRIu64 "   %12.1f deliveries/s\n", B.delivered_window,
+	    (double)B.delivered_window / secs);
 	printf("  latency ms  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%" PRIu64 " samples)\n",
 	    pct_ms(0.5), pct_ms(0.99), pct_ms(0.999), (double)B.hist.max_us / 1000.0,
 	    B.hist.count);
@@ -535,14 +559,27 @@ static void report(void)
 	    B.loss.lost, B.loss.late, B.loss.dup);
 	printf("  errors %" PRIu64 ": ERROR lines %" PRIu64 ", disconnects %" PRIu64
 	    ", send queue full %" PRIu64 ", ack timeouts %" PRIu64 ", behind %" PRIu64,
-	    errors, B.err_lines, B.disconnects, B.sendq_full, B.ack_timeouts, B.behind);
+	    errors_total(), B.err_lines, B.disconnects, B.sendq_full, B.ack_timeouts, B.behind);
 	for (i = 400; i < 1000; i++)
 		if (B.numerics[i])
 			printf(", %03u x%" PRIu64, i, B.numerics[i]);
-	printf("\n");
+	printf("\n  chat-bench's own CPU: %.2f s over the %.1f s measured\n",
+	    B.cpu_end - B.cpu_measure, secs);
 	if (B.retries)
 		printf("  setup: %" PRIu64 " connections retried (not accepted or not answered"
 		    " within %d ms)\n", B.retries, CB_REG_TIMEOUT_MS);
+}
+
+static void report(void)
+{
+	double secs = (double)(B.t_end - B.t_measure) / 1e9;
+
+	if (secs <= 0)
+		secs = 1e-9;
+	if (B.json)
+		report_json(secs);
+	else
+		report_human(secs);
 }
 
 /* Losses at the end: for every (receiver, sender) pair of a channel, what was sent and never
