@@ -40,7 +40,8 @@ SUP_LIB   := $(filter-out supervisor/supervisor.c supervisor/supctl.c, $(wildcar
 WORK_LIB  := workers/common.c
 WORK_BINS := $(patsubst workers/%.c,%,$(filter-out $(WORK_LIB),$(wildcard workers/lc-*.c)))
 # chatd/: every .c but the executables' main files goes into libchat.a
-CHAT_MAIN := chatd/chatd.c chatd/chat-session.c chatd/chat-storage.c chatd/chat.c
+CHAT_MAIN := chatd/chatd.c chatd/chat-session.c chatd/chat-storage.c chatd/chat.c \
+	chatd/chat-bench.c
 CHAT_LIB  := $(filter-out $(CHAT_MAIN),$(wildcard chatd/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard scripts/bench/lc-bench-*.c)
@@ -50,7 +51,8 @@ LIBLC   := $(BUILD)/libletitcrash.a
 LIBSUP  := $(BUILD)/libsup.a
 LIBCHAT := $(BUILD)/libchat.a
 BIN     := $(BUILD)/bin
-CHAT_BINS := $(BIN)/chatd $(BIN)/chat-storage $(BIN)/chat-session $(BIN)/chat
+CHAT_BINS := $(BIN)/chatd $(BIN)/chat-storage $(BIN)/chat-session $(BIN)/chat \
+	$(BIN)/chat-bench
 BINS    := $(BIN)/supervisor $(BIN)/supctl $(addprefix $(BIN)/,$(WORK_BINS)) $(CHAT_BINS)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst scripts/bench/%.c,$(BIN)/%,$(BENCH_SRC))
@@ -110,6 +112,11 @@ $(BIN)/chat-storage: $(call obj,chatd/chat-storage.c) $(LIBCHAT) $(LIBLC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/chat-session: $(call obj,chatd/chat-session.c) $(LIBCHAT) $(LIBLC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the IRC load generator (scripts/bench-chat)
+$(BIN)/chat-bench: $(call obj,chatd/chat-bench.c) $(LIBCHAT) $(LIBLC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
