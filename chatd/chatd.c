@@ -1,4 +1,4 @@
-/* chatd: the chat service's IRC gateway (docs/chat.md, /work/shared/IRC.md).
+/* chatd: the chat service's IRC gateway (docs/chat.md, the design notes' IRC.md).
  *
  *   chatd --listen ADDR:PORT --name SERVERNAME [--network NAME] [--flood LINES_PER_S]
  *         [--burst LINES] [--sendq BYTES]

@@ -1,4 +1,4 @@
-/* chatd: the IRC commands of one connection (/work/shared/IRC.md's subset). A handler either
+/* chatd: the IRC commands of one connection (the design notes' IRC.md's subset). A handler either
  * answers at once, or sends one request to a backend worker (gw_request) and the connection
  * waits for its reply (gw_backend.c) before its next line. */
 #include <errno.h>

@@ -1,7 +1,7 @@
 """Real OTP traces, replayed on letitcrash.
 
 Every tests/e2e/otp/*.scn file is a trace of Erlang/OTP 25's `supervisor` (see
-/work/shared/otp-scenarios.md for the format, tests/e2e/otp/gen/ for the escript that made our
+the design notes' otp-scenarios.md for the format, tests/e2e/otp/gen/ for the escript that made our
 own ones). One generic runner turns each file into a test: it builds a config from the `setup`
 lines (workers are lc-testw with readiness on a descriptor), performs the `inject` lines and the
 `call` lines (supctl --json, or a look at /proc), and checks that what the tree logs is, once

@@ -2,7 +2,7 @@
 %% Regenerate the traces of our own scenarios (tests/e2e/otp/x*.scn) on real Erlang/OTP:
 %%   escript tests/e2e/otp/gen/otp_traces.escript [OUTDIR]     (default: tests/e2e/otp)
 %% Each scenario is run against the stock `supervisor` module and its trace written in the
-%% format of /work/shared/otp-scenarios.md. Not needed at test time.
+%% format of the design notes' otp-scenarios.md. Not needed at test time.
 %%
 %% Workers: start_worker(Name) takes the next item of Name's start plan (ok | {error,R} |
 %% ignore | {forever,{error,R}}), and once running exits with a reason on request. A child of a
