@@ -35,6 +35,15 @@ class Failure(AssertionError):
     pass
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def bin_path(name):
     return os.path.join(BIN, name)
 

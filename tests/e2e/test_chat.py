@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from lc import Tree, Failure, SRC, SLOW, BIN
+from lc import Tree, Failure, SRC, SLOW, BIN, free_port
 
 VALGRIND = False
 
@@ -17,13 +17,6 @@ def expect(cond, msg, tree=None):
     if not cond:
         raise Failure(msg + ("\nlog:\n" + tree.log() if tree else ""))
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Client:

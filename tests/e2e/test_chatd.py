@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from lc import Tree, Failure, sup_section, worker_section, SLOW
+from lc import Tree, Failure, sup_section, worker_section, SLOW, free_port
 
 SERVER = "test.srv"
 VALGRIND = True          # run under valgrind by `make check-valgrind` too
@@ -28,13 +28,6 @@ def stop_clean(t):
     expect(not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", t.log()),
            "sanitizer reports", t)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def gateway_tree(port, instances=1, args=""):

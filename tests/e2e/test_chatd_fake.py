@@ -9,7 +9,7 @@ import re
 import signal
 import time
 
-from lc import Tree, Failure, sup_section, worker_section
+from lc import Tree, Failure, sup_section, worker_section, SLOW
 from test_chatd import Client, expect, free_port, stop_clean, SERVER
 
 VALGRIND = True
@@ -130,9 +130,16 @@ def test_flows():
         got = a.until(lambda l: l.startswith("ERROR"))
         expect(got == ["ERROR :Closing Link: 127.0.0.1 (Quit: done)"], "ERROR: %s" % got, t)
         expect(a.line() == "", "closed after ERROR", t)
-        # the nick is free again (UNREGISTER reached the session)
-        time.sleep(0.2)
-        register(port, "alice").close()
+        # the nick is free again once UNREGISTER has reached the session: 433 until then
+        end = time.monotonic() + 10 * SLOW
+        while True:
+            n = Client(port)
+            n.send("NICK alice", "USER alice 0 * :Alice")
+            got = n.until(lambda l: re.match(r"^:test\.srv (001|433) ", l) is not None)
+            n.close()
+            if " 001 " in got[-1]:
+                break
+            expect(time.monotonic() < end, "alice never free again: %s" % got, t)
         for x in (a, b, c):
             x.close()
         stop_clean(t)

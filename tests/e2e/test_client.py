@@ -14,19 +14,12 @@ import tempfile
 import threading
 import time
 
-from lc import Failure, bin_path
+from lc import Failure, bin_path, free_port
 
 NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
                                     else None)
 TIME_RE = r"\d\d:\d\d:\d\d"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Proc:

@@ -149,16 +149,20 @@ class Pull:
 
 
 def push(tree, port, data):
-    """Send one frame to the router with nanocat (connect, send once, leave)."""
+    """Send one frame to the router with nanocat (connect, send once, leave): nanocat repeats
+    every 5 s, so it is stopped as soon as the router has counted one more frame."""
     path = os.path.join(tree.dir, "frame")
     with open(path, "wb") as f:
         f.write(data)
+    before = int(router_stats(tree, tree.mark())["frames_in"])
     p = subprocess.Popen(["nanocat", "--push", "--connect", "tcp://127.0.0.1:%d" % port,
                           "-F", path, "-d", "0.1", "-i", "5"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)             # one send after the 0.1 s delay; then stop it
-    p.kill()
-    p.wait()
+    try:
+        wait_stats(tree, lambda st: int(st["frames_in"]) > before, "the frame to arrive")
+    finally:
+        p.kill()
+        p.wait()
 
 
 def router_stats(tree, since):
@@ -166,6 +170,17 @@ def router_stats(tree, since):
     os.kill(pid, signal.SIGUSR1)
     line = tree.wait_line(r"lc-node: east: stats: ", since=since)
     return dict(kv.split("=") for kv in line.split("stats: ", 1)[1].split())
+
+
+def wait_stats(tree, pred, what, timeout=10):
+    """Ask the router for its counters (SIGUSR1, answered in the log) until pred holds."""
+    end = time.monotonic() + timeout * SLOW
+    while True:
+        st = router_stats(tree, tree.mark())
+        if pred(st):
+            return st
+        if time.monotonic() > end:
+            raise Failure("router counters never showed %s: %s" % (what, st))
 
 
 def test_router_packs_for_one_mailbox_and_drops_what_it_must():
@@ -216,8 +231,7 @@ def test_router_keeps_frames_until_the_mailbox_is_bound():
             pull.close()
         # A mailbox nobody binds: its frames are dropped after 1 s, counted.
         push(t, port, wire("a@west", "nobody", b"lost"))
-        time.sleep(1.3)                            # DEST_TIMEOUT_MS has passed
-        st = router_stats(t, t.mark())
+        st = wait_stats(t, lambda st: st["dropped_down"] != "0", "the drop (after 1 s)")
         expect(st["dropped_down"] == "1", "dropped and counted: %s" % st, t)
         t.stop()
 
@@ -236,8 +250,8 @@ def test_router_with_more_destinations_than_its_cache():
             expect(frames == [msgs[79]], "the bound one gets its message: %r" % frames)
         finally:
             pull.close()
-        time.sleep(1.3)                            # the others' frames time out
-        st = router_stats(t, t.mark())
+        st = wait_stats(t, lambda st: st["dropped_down"] == "79",   # the others time out
+                        "79 frames dropped")
         expect(st["msgs_out"] == "1" and st["dropped_down"] == "79" and
                int(st["evicted"]) >= 16, "counters: %s" % st, t)
         expect(t.pid("node") == pid and pid in t.alive_pids(), "the router never died", t)
