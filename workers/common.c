@@ -167,3 +167,31 @@ worker_log_bad_frames(struct lc_actor *a)
 {
 	lc_actor_on_bad_frame(a, log_bad, NULL);
 }
+
+static void
+serve_signal(struct lc_loop *l, int signo, pid_t sender, void *arg)
+{
+	lc_exit(arg, "shutdown");
+}
+
+void
+worker_serve(void (*on_msg)(struct lc_actor *, const struct lc_msg *, void *), void *arg)
+{
+	static struct lc_loop loop;
+	struct lc_actor *a;
+	sigset_t set;
+
+	if (lc_loop_init(&loop) < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to create the event loop");
+	if (!(a = lc_actor_open(NULL, NULL, &loop)))
+		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
+	worker_log_bad_frames(a);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	if (lc_loop_signals(&loop, &set, serve_signal, a) < 0)
+		lc_die_sys(LC_EXIT_TEMP, "unable to watch signals");
+	lc_actor_on_message(a, on_msg, arg);
+	worker_ready();
+	lc_loop_run(&loop);
+	lc_die_sys(LC_EXIT_TEMP, "event loop");
+}

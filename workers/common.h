@@ -39,6 +39,12 @@ void worker_ready(void);
 struct lc_actor;
 /* Log dropped malformed frames (once per burst) on stderr: "NAME: warning: dropped ...". */
 void worker_log_bad_frames(struct lc_actor *a);
+struct lc_msg;
+/* Run an event-loop actor until SIGTERM: open the mailbox ($LETITCRASH_NAME), log dropped
+ * frames, hand every message to on_msg, become ready, and on SIGTERM leave with `shutdown`.
+ * Never returns. */
+void worker_serve(void (*on_msg)(struct lc_actor *, const struct lc_msg *, void *), void *arg)
+	__attribute__((noreturn));
 /* OTP's `ignore`: exit with LC_EXIT_IGNORE (before readiness). */
 void worker_ignore(void) __attribute__((noreturn));
 /* Die by `sig` with its default action (for SIGTERM: reason shutdown). */

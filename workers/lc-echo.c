@@ -103,12 +103,6 @@ on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
 	}
 }
 
-static void
-on_signal(struct lc_loop *l, int signo, pid_t sender, void *arg)
-{
-	lc_exit(arg, "shutdown");
-}
-
 int
 main(int argc, char **argv)
 {
@@ -118,9 +112,6 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lc_loop loop;
-	struct lc_actor *a;
-	sigset_t set;
 	int c;
 
 	worker_init(argv[0]);
@@ -134,18 +125,5 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		worker_usage(usage, LC_EXIT_USAGE);
-	if (lc_loop_init(&loop) < 0)
-		lc_die_sys(LC_EXIT_TEMP, "unable to create the event loop");
-	if (!(a = lc_actor_open(NULL, NULL, &loop)))
-		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
-	worker_log_bad_frames(a);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	if (lc_loop_signals(&loop, &set, on_signal, a) < 0)
-		lc_die_sys(LC_EXIT_TEMP, "unable to watch signals");
-	lc_actor_on_message(a, on_msg, NULL);
-	worker_ready();
-	if (lc_loop_run(&loop) < 0)
-		lc_die_sys(LC_EXIT_TEMP, "event loop");
-	return 0;
+	worker_serve(on_msg, NULL);
 }
