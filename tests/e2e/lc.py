@@ -155,10 +155,14 @@ class Tree:
         return st
 
     def wait_exit(self, timeout=30):
+        """Wait for the root to exit and for its log to be read to the end."""
         try:
-            return self.proc.wait(timeout * SLOW)
+            st = self.proc.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             raise Failure("the root did not exit within %ss:\n%s" % (timeout, self.log()))
+        with self.cond:
+            self.cond.wait_for(lambda: self.eof, timeout * SLOW)
+        return st
 
     def alive_pids(self):
         out = []
