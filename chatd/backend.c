@@ -225,6 +225,12 @@ bk_chan_member(const struct bk_chan *c, const char *nick)
 	return member(c, nick) != NULL;
 }
 
+const struct bk_member *
+bk_chan_find_member(const struct bk_chan *c, const char *nick)
+{
+	return member(c, nick);
+}
+
 int
 bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text)
 {
@@ -275,6 +281,10 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 		bk_fold(nick, mb->key, sizeof mb->key);
 		snprintf(mb->nick, sizeof mb->nick, "%s", nick);
 		mb->op = c->n == 1;     /* joining an empty channel creates it: its operator */
+		mb->join_seq = strtoll(text, NULL, 10);        /* "" (older journals): 0 */
+		if (mb->join_seq < 0)
+			mb->join_seq = 0;
+		mb->join_ev = c->seq;
 	} else if (kind != CHAT_K_JOIN && mb) {
 		*mb = c->m[--c->n];
 		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */

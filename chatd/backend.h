@@ -8,7 +8,9 @@
  *   BK_EV_JOIN   channel (casefolded)                    BK_EV_PART  channel
  * Channel events (journal session streams named by the casefolded channel, "#..."; kind is
  * a chat_kind: CHAT_K_JOIN, CHAT_K_PART, CHAT_K_QUIT, CHAT_K_TOPIC):
- *   "time_ms\nprefix\ntext"  (text: the part/quit reason or the topic)
+ *   "time_ms\nprefix\ntext"  (text: the part/quit reason or the topic; for a JOIN, the
+ *   channel's last message seq when it was journaled, in decimal: the joiner's live stream
+ *   starts after it)
  * Events are state-setting: applying the same event twice in a row changes nothing, which is
  * what makes a retried, already committed event harmless. */
 #ifndef CHATD_BACKEND_H
@@ -47,6 +49,9 @@ struct bk_member {
 	char key[CHAT_NICK_MAX + 1];
 	char nick[CHAT_NICK_MAX + 1];
 	int op;                                 /* channel operator: the one who created it */
+	/* where the member's live stream starts: messages with seq > join_seq, channel events
+	 * after stream position join_ev (its JOIN event) */
+	int64_t join_seq, join_ev;
 };
 
 struct bk_chan {
@@ -86,9 +91,12 @@ void bk_users_fini(struct bk_users *t);
 
 struct bk_chan *bk_chan_find(const struct bk_chans *t, const char *chan);
 struct bk_chan *bk_chan_get(struct bk_chans *t, const char *chan);
-/* Apply one channel event (kind, data as above). 0 or -1 (EINVAL, ENOMEM). */
+/* Apply one channel event (kind, data as above). 0 or -1 (EINVAL, ENOMEM). The caller sets
+ * the channel's seq to the event's stream position first (a JOIN records it as join_ev). */
 int  bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data);
 int  bk_chan_member(const struct bk_chan *c, const char *nick);
+/* The member entry of nick, or NULL. */
+const struct bk_member *bk_chan_find_member(const struct bk_chan *c, const char *nick);
 /* Space-separated member nicks into buf[cap] (cut at a whole name). */
 void bk_chan_names(const struct bk_chan *c, char *buf, size_t cap);
 /* Split channel event data into its parts (pointers into a copy held by the caller's buf). */

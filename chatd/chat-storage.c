@@ -20,6 +20,12 @@
  * are fanned out with seq 0 (outside the per-target message sequence that gap repair counts;
  * their stream position is in item.id).
  *
+ * A JOIN records where the joiner's live stream starts: the channel's last committed message
+ * seq (in the event's text) and the JOIN event's own position. CHANNEL_DONE carries both (seq,
+ * evseq), the same on a retried JOIN; the joiner's gateway holds the channel's items from the
+ * moment it sends the JOIN and, on CHANNEL_DONE, delivers exactly those after that point. The
+ * POSTs of the turn that are not committed yet get later seqs: they follow the JOIN.
+ *
  * A message that fails to decode is our own code's bug (only our workers write here): it is
  * logged once per turn and dropped, not fatal, so that a sender retrying a malformed request
  * cannot crash-loop the journal's owner and take the tree down. A journal write failure is
@@ -241,11 +247,15 @@ static int
 chan_ev_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
 {
 	char d[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
+	struct bk_chan *c;
 
 	if (len >= sizeof d)
 		return -1;
 	memcpy(d, data, len);
 	d[len] = '\0';
+	if (!(c = bk_chan_get(&chans, arg)))
+		return -1;
+	c->seq = seq;           /* the event's position, as chan_event sets it */
 	return bk_chan_apply(&chans, arg, kind, d);
 }
 
@@ -405,6 +415,11 @@ done_reply(unsigned status, const struct bk_chan *c)
 		memcpy(out.prefix, c->setter, sizeof out.prefix);
 		out.time_ms = c->topic_ms;
 		bk_chan_names(c, out.names, sizeof out.names);
+		const struct bk_member *mb = bk_chan_find_member(c, in.nick);
+		if (op == CHAT_K_JOIN && mb) {
+			out.seq = (uint64_t)mb->join_seq;
+			out.evseq = (uint64_t)mb->join_ev;
+		}
 	}
 	send_out(from, CHAT_CHANNEL_DONE);
 }
@@ -423,9 +438,14 @@ on_chanop(void)
 	switch (in.op) {
 	case CHAT_K_JOIN:
 		if (!member) {
+			char at[24];
+			int64_t last;
 			if (!c && !(c = bk_chan_get(&chans, in.target)))
 				lc_die(LC_EXIT_TEMP, "out of memory");
-			chan_event(c, CHAT_K_JOIN, in.prefix, "");
+			if ((last = journal_last_seq(J, c->key)) < 0)
+				jfail("last seq");
+			snprintf(at, sizeof at, "%" PRId64, last);
+			chan_event(c, CHAT_K_JOIN, in.prefix, at);
 		}
 		return done_reply(0, c);
 	case CHAT_K_PART:

@@ -247,6 +247,13 @@ struct gw_conn {
 	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
 	unsigned nchans;
 	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
+	/* where each channel's live stream starts for this connection (its JOIN's CHANNEL_DONE):
+	 * items with seq > chan_seq[i], or seq 0 events with id > chan_ev[i] */
+	uint64_t chan_seq[GW_CHANS_MAX], chan_ev[GW_CHANS_MAX];
+	/* a JOIN out: the channel (casefolded) whose items are held in `hold` until its
+	 * CHANNEL_DONE says which of them follow the JOIN (gw_backend.c) */
+	char joining[CHAT_TARGET_MAX + 1];
+	struct gw_outq hold;
 	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
 	int64_t last_quit_ms;
 	bool dirty;
@@ -311,7 +318,8 @@ void gw_cmd_line(struct gw_conn *c, char *line);
 void gw_try_register(struct gw_conn *c);
 void gw_welcome(struct gw_conn *c);
 bool gw_in_chan(const struct gw_conn *c, const char *chan);
-void gw_chan_add(struct gw_conn *c, const char *chan);
+/* The channel joined; its live stream starts after message seq and event position ev. */
+void gw_chan_add(struct gw_conn *c, const char *chan, uint64_t seq, uint64_t ev);
 void gw_chan_del(struct gw_conn *c, const char *chan);
 
 /* gw_backend.c */
@@ -326,6 +334,10 @@ void gw_tick(struct lc_loop *l, struct lc_timer *t);
 void gw_target_watch(struct gw *gw, const char *name);
 /* Deliver an item to the local connections concerned (no seq bookkeeping). */
 void gw_deliver_item(struct gw *gw, const struct chat_item *it);
+/* A JOIN of `chan` goes out for c: hold the channel's items from now until its reply. */
+void gw_join_hold(struct gw_conn *c, const char *chan);
+/* Drop what a JOIN held (the JOIN failed, or c closes). */
+void gw_join_release(struct gw_conn *c);
 /* Format an item as a line for c, with the tags c's caps allow, plus batch if given. */
 ssize_t gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *batch,
             char *buf, size_t cap);

@@ -4,6 +4,7 @@
  *   r rid u64      c conn str     n nick str       u user str      h host str
  *   R realname str a account str  p prefix str     o op u8         t target str
  *   x text str     d dedupe str   s status u16     q seq u64       l limit u32
+ *   e evseq u64
  *   1 ref1 str     2 ref2 str     m time_ms i64    w password str  N names str
  *   i one item     I items: u16 count (<= CHAT_ITEMS_MAX), then that many items
  * An item is: seq u64, id u64, kind u8, target str, msgid str, time_ms i64, prefix str,
@@ -21,7 +22,7 @@ static const char *const schemas[CHAT_TYPE_END - CHAT_REGISTER] = {
 	[CHAT_NICK_IN_USE - CHAT_REGISTER]   = "rcn",
 	[CHAT_UNREGISTER - CHAT_REGISTER]    = "rcnx",
 	[CHAT_CHANNEL_OP - CHAT_REGISTER]    = "rcnpotx",
-	[CHAT_CHANNEL_DONE - CHAT_REGISTER]  = "rcsotxpmN",
+	[CHAT_CHANNEL_DONE - CHAT_REGISTER]  = "rcsotxpmNqe",
 	[CHAT_POST - CHAT_REGISTER]          = "rcdpaotx",
 	[CHAT_POSTED - CHAT_REGISTER]        = "rci",
 	[CHAT_POST_FAILED - CHAT_REGISTER]   = "rcst",
@@ -136,6 +137,7 @@ pack_field(struct lc_pack *p, const struct chat_msg *m, char code)
 	case 'o': lc_pack_u8(p, m->op); break;
 	case 's': lc_pack_u16(p, m->status); break;
 	case 'q': lc_pack_u64(p, m->seq); break;
+	case 'e': lc_pack_u64(p, m->evseq); break;
 	case 'l': lc_pack_u32(p, m->limit); break;
 	case 'm': lc_pack_i64(p, m->time_ms); break;
 	case 'i': pack_item(p, &m->item); break;
@@ -181,6 +183,7 @@ unpack_field(struct lc_unpack *u, struct chat_msg *m, char code)
 	case 'o': m->op = lc_unpack_u8(u); break;
 	case 's': m->status = lc_unpack_u16(u); break;
 	case 'q': m->seq = lc_unpack_u64(u); break;
+	case 'e': m->evseq = lc_unpack_u64(u); break;
 	case 'l': m->limit = lc_unpack_u32(u); break;
 	case 'm': m->time_ms = lc_unpack_i64(u); break;
 	case 'i': unpack_item(u, &m->item); break;

@@ -19,7 +19,8 @@ enum chat_type {
 	CHAT_UNREGISTER,        /* gateway -> session: rid conn nick text(reason) */
 	CHAT_CHANNEL_OP,        /* gateway -> session -> storage: rid conn nick prefix op target text */
 	CHAT_CHANNEL_DONE,      /* storage -> session -> gateway: rid conn status op target text(topic)
-	                           prefix(topic setter) time(topic time) names */
+	                           prefix(topic setter) time(topic time) names; for JOIN, where the
+	                           joiner's live stream starts: seq (messages) evseq (events) */
 	CHAT_POST,              /* gateway -> storage: rid conn dedupe prefix account op(kind) target text */
 	CHAT_POSTED,            /* storage -> gateway: rid conn item (after the commit) */
 	CHAT_POST_FAILED,       /* storage -> gateway: rid conn status(numeric) target */
@@ -94,6 +95,7 @@ struct chat_msg {
 	char dedupe[CHAT_DEDUPE_MAX + 1];
 	uint16_t status;        /* 0 ok, else an IRC numeric or a FAIL code */
 	uint64_t seq;
+	uint64_t evseq;         /* a channel event stream position */
 	uint32_t limit;
 	char ref1[CHAT_REF_MAX + 1], ref2[CHAT_REF_MAX + 1];
 	int64_t time_ms;

@@ -86,6 +86,7 @@ gw_conn_forget(struct gw_conn *c)
 	if (c->req)
 		c->req->conn = NULL;    /* its reply will find no one: dropped */
 	c->req = NULL;
+	gw_join_release(c);
 	if (c->state != GW_NEW) {
 		struct chat_msg *m = gw->enc;
 		char to[32];
@@ -178,7 +179,8 @@ target_has_members(struct gw *gw, const char *name)
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
 		if (c && !c->closing && c->state == GW_REGISTERED &&
-		    (name[0] == '#' ? gw_in_chan(c, name) : !irc_casecmp(c->nick, name)))
+		    (name[0] == '#' ? gw_in_chan(c, name) || !irc_casecmp(c->joining, name) :
+		    !irc_casecmp(c->nick, name)))
 			return true;
 	}
 	return false;
@@ -236,10 +238,50 @@ gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *ba
 	return irc_write(buf, cap, &m);
 }
 
-static void
-deliver_one(struct gw_conn *c, const struct chat_item *it)
+/* Held items: a header, then the formatted line. */
+struct held {
+	uint64_t seq, id;
+	uint32_t len;
+};
+
+void
+gw_join_hold(struct gw_conn *c, const char *chan)
 {
-	char buf[IRC_OUT_MAX];
+	gw_outq_consume(&c->hold, gw_outq_pending(&c->hold));
+	snprintf(c->joining, sizeof c->joining, "%s", chan);
+	irc_casefold(c->joining);
+}
+
+void
+gw_join_release(struct gw_conn *c)
+{
+	gw_outq_consume(&c->hold, gw_outq_pending(&c->hold));
+	c->joining[0] = '\0';
+}
+
+/* The JOIN of c->joining completed: deliver what was held and follows the JOIN. */
+static void
+join_flush(struct gw_conn *c, uint64_t seq, uint64_t ev)
+{
+	const char *p = gw_outq_data(&c->hold);
+	size_t left = gw_outq_pending(&c->hold);
+	struct held h;
+
+	while (left >= sizeof h && !c->closing) {
+		memcpy(&h, p, sizeof h);
+		if (h.seq ? h.seq > seq : h.id > ev)
+			gw_out(c, p + sizeof h, h.len);
+		p += sizeof h + h.len;
+		left -= sizeof h + h.len;
+	}
+	gw_join_release(c);
+}
+
+static void
+deliver_one(struct gw_conn *c, const struct chat_item *it, bool hold)
+{
+	char buf[sizeof(struct held) + IRC_OUT_MAX];
+	struct held h = { it->seq, it->id, 0 };
 	ssize_t n;
 
 	if (it->kind == CHAT_K_QUIT) {
@@ -248,8 +290,34 @@ deliver_one(struct gw_conn *c, const struct chat_item *it)
 		snprintf(c->last_quit, sizeof c->last_quit, "%s", it->prefix);
 		c->last_quit_ms = it->time_ms;
 	}
-	if ((n = gw_item_line(c, it, NULL, buf, sizeof buf)) > 0)
-		gw_out(c, buf, (size_t)n);
+	if ((n = gw_item_line(c, it, NULL, buf + sizeof h, IRC_OUT_MAX)) <= 0)
+		return;
+	if (!hold) {
+		gw_out(c, buf + sizeof h, (size_t)n);
+		return;
+	}
+	h.len = (uint32_t)n;
+	memcpy(buf, &h, sizeof h);
+	if (gw_outq_put(&c->hold, buf, sizeof h + (size_t)n) < 0) {
+		lc_info("%s: SendQ exceeded while joining %s, dropped", c->id, c->joining);
+		gw_conn_close(c, "SendQ exceeded");
+	}
+}
+
+/* Is the item after c's JOIN of channel i? */
+static bool
+after_join(const struct gw_conn *c, unsigned i, const struct chat_item *it)
+{
+	return it->seq ? it->seq > c->chan_seq[i] : it->id > c->chan_ev[i];
+}
+
+static int
+chan_index(const struct gw_conn *c, const char *chan)
+{
+	for (unsigned i = 0; i < c->nchans; i++)
+		if (!irc_casecmp(c->chans[i], chan))
+			return (int)i;
+	return -1;
 }
 
 void
@@ -259,15 +327,21 @@ gw_deliver_item(struct gw *gw, const struct chat_item *it)
 
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
+		bool hold = false;
 		if (!c || c->closing || c->state != GW_REGISTERED)
 			continue;
-		if (chan ? !gw_in_chan(c, it->target) : irc_casecmp(c->nick, it->target))
+		if (chan) {
+			int k = chan_index(c, it->target);
+			if (k >= 0 ? !after_join(c, (unsigned)k, it) :
+			    !(hold = c->joining[0] && !irc_casecmp(c->joining, it->target)))
+				continue;
+		} else if (irc_casecmp(c->nick, it->target))
 			continue;
 		/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its
 		 * command completed, in command order; a direct message to oneself is both */
 		if (own_item(c, it) && (chan || it->kind == CHAT_K_QUIT))
 			continue;
-		deliver_one(c, it);
+		deliver_one(c, it, hold);
 	}
 }
 
@@ -469,6 +543,8 @@ own_line(struct gw_conn *c, const char *cmd, const char *target, const char *tex
 static void
 on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 {
+	if (m->op == CHAT_K_JOIN && m->status)
+		gw_join_release(c);
 	if (m->status) {
 		if (m->op == CHAT_K_NAMES && (m->status == 403 || m->status == 401))
 			gw_num(c, 366, m->target, "End of /NAMES list", NULL);
@@ -478,10 +554,11 @@ on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 	}
 	switch (m->op) {
 	case CHAT_K_JOIN:
-		gw_chan_add(c, m->target);
+		gw_chan_add(c, m->target, m->seq, m->evseq);
 		own_line(c, "JOIN", m->target, NULL);
 		topic_reply(c, m, false);
 		names_reply(c, m->target, m->names);
+		join_flush(c, m->seq, m->evseq);
 		break;
 	case CHAT_K_PART:
 		gw_chan_del(c, m->target);

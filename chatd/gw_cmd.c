@@ -55,10 +55,12 @@ gw_in_chan(const struct gw_conn *c, const char *chan)
 }
 
 void
-gw_chan_add(struct gw_conn *c, const char *chan)
+gw_chan_add(struct gw_conn *c, const char *chan, uint64_t seq, uint64_t ev)
 {
 	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX)
 		return;
+	c->chan_seq[c->nchans] = seq;
+	c->chan_ev[c->nchans] = ev;
 	snprintf(c->chans[c->nchans++], sizeof c->chans[0], "%s", chan);
 	gw_target_watch(c->gw, chan);
 }
@@ -68,7 +70,10 @@ gw_chan_del(struct gw_conn *c, const char *chan)
 {
 	for (unsigned i = 0; i < c->nchans; i++)
 		if (!irc_casecmp(c->chans[i], chan)) {
-			memmove(c->chans[i], c->chans[i + 1], (c->nchans - i - 1) * sizeof c->chans[0]);
+			size_t n = c->nchans - i - 1;
+			memmove(c->chans[i], c->chans[i + 1], n * sizeof c->chans[0]);
+			memmove(&c->chan_seq[i], &c->chan_seq[i + 1], n * sizeof c->chan_seq[0]);
+			memmove(&c->chan_ev[i], &c->chan_ev[i + 1], n * sizeof c->chan_ev[0]);
 			c->nchans--;
 			return;
 		}
@@ -319,6 +324,8 @@ channel_op(struct gw_conn *c, uint8_t op, const char *chan, const char *text)
 	snprintf(r->target, sizeof r->target, "%s", chan);
 	snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 	snprintf(c->op_text, sizeof c->op_text, "%s", r->text);
+	if (op == CHAT_K_JOIN)
+		gw_join_hold(c, chan);
 	gw_request(c->gw, c, session_of(c, to, sizeof to), r, true);
 }
 

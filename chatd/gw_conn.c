@@ -236,6 +236,7 @@ conn_free(struct gw_conn *c)
 	gw->conns[c->fd] = NULL;
 	gw_outq_fini(&c->out);
 	gw_outq_fini(&c->lab);
+	gw_outq_fini(&c->hold);
 	free(c);
 }
 
@@ -397,6 +398,7 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	irc_in_init(&c->in);
 	gw_outq_init(&c->out, gw->sendq);
 	gw_outq_init(&c->lab, 4 * gw->sendq);
+	gw_outq_init(&c->hold, gw->sendq);
 	gw_flood_init(&c->flood, gw->flood_rate, gw->flood_burst, lc_now_ms());
 	lc_timer_init(&c->flood_timer, flood_wake, c);
 	c->io.fd = fd;

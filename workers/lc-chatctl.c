@@ -55,6 +55,7 @@ print_reply(void)
 {
 	printf("{\"type\":\"%s\",\"rid\":%" PRIu64 ",\"status\":%u,\"op\":%u,\"time_ms\":%" PRId64,
 	    chat_type_name(r.type), r.rid, r.status, r.op, r.time_ms);
+	printf(",\"seq\":%" PRIu64 ",\"evseq\":%" PRIu64, r.seq, r.evseq);
 	jstr("conn", r.conn), jstr("nick", r.nick), jstr("target", r.target);
 	jstr("text", r.text), jstr("prefix", r.prefix), jstr("names", r.names);
 	jstr("account", r.account);

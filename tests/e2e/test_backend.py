@@ -127,6 +127,21 @@ def test_register_join_post_history():
         expect([i["text"] for i in r["items"]] == ["hello 1"], "before: %s" % r, t)
         r = history(t, "bob", "#lobby")
         expect(r["status"] == 403 and r["items"] == [], "history, not a member: %s" % r, t)
+        # the join point: bob's live stream starts after the 3 messages and alice's JOIN (1)
+        r = join(t, "bob", "chatd.1/9/1", "#lobby")
+        expect(r["status"] == 0 and r["seq"] == 3 and r["evseq"] == 2, "bob joins: %s" % r, t)
+        post(t, "alice", "#lobby", "hello 3", "k3")
+        r = join(t, "bob", "chatd.1/9/1", "#lobby")
+        expect(r["status"] == 0 and r["seq"] == 3 and r["evseq"] == 2,
+               "a retried JOIN has the same join point: %s" % r, t)
+        t.kill("storage")
+        t.wait_start("storage", n=2)
+        r = join(t, "bob", "chatd.1/9/1", "#lobby")
+        expect(r["status"] == 0 and r["seq"] == 3 and r["evseq"] == 2,
+               "the join point survives a storage restart: %s" % r, t)
+        r = ctl(t, "session.%d" % shard("bob"), "channel_op", rid=6, conn="chatd.1/9/1",
+                nick="bob", op="part", target="#lobby")
+        expect(r["status"] == 0, "bob parts: %s" % r, t)
         r = ctl(t, "session.%d" % shard("alice"), "unregister", rid=5, conn="chatd.0/5/1",
                 nick="alice", text="bye")
         expect(r["type"] == "ack", "unregister: %s" % r, t)

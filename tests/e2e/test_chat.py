@@ -273,9 +273,7 @@ def test_irssi_joins_posts_and_receives():
             wait_pane(session, r"Welcome to the letitcrash")
             subprocess.run(["tmux", "send-keys", "-t", session, "/join #lobby", "Enter"], timeout=10)
             watcher.wait(r":alice!\S+ JOIN #lobby", timeout=15)    # irssi paces its commands
-            # Post once alice has her own JOIN reply (names list), as a person would. Before
-            # that, a message committed just after her JOIN may miss her live delivery (her
-            # gateway counts her in only on the reply); it is in CHATHISTORY. Known, to fix.
+            # Post once alice has her own JOIN reply (names list), as a person would.
             wait_pane(session, r"Total of 2 nicks")
             watcher.send("PRIVMSG #lobby :hello irssi")
             wait_pane(session, r"<[ @+]?watcher> hello irssi")

@@ -119,6 +119,32 @@ test_channels_and_post_check(void **st)
 	bk_users_fini(&u);
 }
 
+/* A JOIN records where the member's live stream starts: the message seq in its text, the
+ * event's stream position from the channel's seq (set by the caller); a repeated JOIN keeps
+ * the first. */
+static void
+test_join_point(void **st)
+{
+	struct bk_chans c = { 0 };
+	const struct bk_member *m;
+	struct bk_chan *ch = bk_chan_get(&c, "#j");
+
+	ch->seq = 1;
+	assert_int_equal(bk_chan_apply(&c, "#j", CHAT_K_JOIN, "10\nalice!u@h\n"), 0);
+	ch->seq = 2;
+	assert_int_equal(bk_chan_apply(&c, "#j", CHAT_K_JOIN, "10\nbob!u@h\n42"), 0);
+	ch->seq = 3;
+	assert_int_equal(bk_chan_apply(&c, "#j", CHAT_K_JOIN, "11\nBob!u@h\n99"), 0);
+	assert_non_null(m = bk_chan_find_member(ch, "alice"));
+	assert_int_equal(m->join_seq, 0);               /* older journals: no seq, from 0 */
+	assert_int_equal(m->join_ev, 1);
+	assert_non_null(m = bk_chan_find_member(ch, "BOB"));
+	assert_int_equal(m->join_seq, 42);
+	assert_int_equal(m->join_ev, 2);
+	assert_null(bk_chan_find_member(ch, "carol"));
+	bk_chans_fini(&c);
+}
+
 int
 main(void)
 {
@@ -126,6 +152,7 @@ main(void)
 		cmocka_unit_test(test_user_events),
 		cmocka_unit_test(test_recovery_from_events),
 		cmocka_unit_test(test_channels_and_post_check),
+		cmocka_unit_test(test_join_point),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
