@@ -132,6 +132,20 @@ dir_add(const char *dir, int64_t *seq, const char *name)
 	++*seq;
 }
 
+/* The item of channel event `pos` of `chan`: seq 0 (outside the message stream), id = pos. */
+static void
+event_item(struct chat_item *it, const char *chan, int64_t pos, int kind, int64_t ms,
+    const char *prefix, const char *text)
+{
+	memset(it, 0, sizeof *it);
+	it->id = (uint64_t)pos;
+	it->kind = (uint8_t)kind;
+	snprintf(it->target, sizeof it->target, "%s", chan);
+	it->time_ms = ms;
+	snprintf(it->prefix, sizeof it->prefix, "%s", prefix);
+	snprintf(it->text, sizeof it->text, "%s", text);
+}
+
 /* Journal a channel event and fan it out. */
 static void
 chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
@@ -148,14 +162,7 @@ chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
 	c->seq++;
 	if (bk_chan_apply(&chans, c->key, kind, data) < 0)
 		lc_die(LC_EXIT_BUG, "channel event: %s", strerror(errno));
-	memset(&it, 0, sizeof it);
-	it.seq = 0;
-	it.id = (uint64_t)c->seq;
-	it.kind = (uint8_t)kind;
-	snprintf(it.target, sizeof it.target, "%s", c->key);
-	it.time_ms = ms;
-	snprintf(it.prefix, sizeof it.prefix, "%s", prefix);
-	snprintf(it.text, sizeof it.text, "%s", text);
+	event_item(&it, c->key, c->seq, kind, ms, prefix, text);
 	fan_out(&it);
 }
 
@@ -486,6 +493,41 @@ on_since(void)
 	send_out(from, CHAT_ITEMS);
 }
 
+static int
+ev_rows_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
+{
+	char d[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32], *prefix, *text;
+	int64_t ms;
+
+	if (out.nitems >= CHAT_ITEMS_MAX)
+		return 1;
+	if (len >= sizeof d)
+		return 0;               /* not ours to repair: skipped */
+	memcpy(d, data, len);
+	d[len] = '\0';
+	if (bk_chan_event_split(d, &ms, &prefix, &text) < 0)
+		return 0;
+	event_item(&out.items[out.nitems++], arg, seq, kind, ms, prefix, text);
+	return 0;
+}
+
+/* EV_SINCE: a channel's events after a stream position, for a gateway's repair. */
+static void
+on_ev_since(void)
+{
+	char t[CHAT_TARGET_MAX + 1];
+	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit;
+
+	bk_fold(in.target, t, sizeof t);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.target, in.target, sizeof out.target);
+	if (t[0] == '#' && in.seq <= INT64_MAX &&
+	    journal_session_since(J, t, (int64_t)in.seq, lim, ev_rows_cb, t) < 0)
+		jfail("event since");
+	send_out(from, CHAT_ITEMS);
+}
+
 /* HISTORY: status 0 (items, possibly none: an unknown msgid gives none), 403 INVALID_TARGET
  * (no such channel, not a member; a nick other than the requester's own), 461 INVALID_PARAMS
  * (bad ref or subcommand), 500 MESSAGE_ERROR (the store failed). */
@@ -609,6 +651,7 @@ on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
 	case CHAT_POST: on_post(); break;
 	case CHAT_CHANNEL_OP: on_chanop(); break;
 	case CHAT_SINCE: on_since(); break;
+	case CHAT_EV_SINCE: on_ev_since(); break;
 	case CHAT_HISTORY: on_history(); break;
 	case CHAT_AUTH: on_auth(); break;
 	case CHAT_SESSION_EVENT: on_session_event(); break;

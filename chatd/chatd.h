@@ -261,12 +261,18 @@ struct gw_conn {
 	struct irc_in in;
 };
 
-/* A target whose items this gateway delivers: the last seq delivered. */
+/* One numbered stream of a target: its messages (item seq), or a channel's events (item id,
+ * the event's position; seq 0). */
+struct gw_stream {
+	uint64_t last;                  /* the last position delivered; 0: not known yet */
+	uint64_t rid;                   /* a SINCE / EV_SINCE out, or 0 */
+	uint64_t ahead;                 /* highest position seen beyond a gap */
+};
+
+/* A target whose items this gateway delivers. */
 struct gw_target {
 	char name[CHAT_TARGET_MAX + 1]; /* casefolded */
-	uint64_t last;                  /* 0: not known yet */
-	uint64_t since_rid;             /* a SINCE out, or 0 */
-	uint64_t ahead;                 /* highest seq seen beyond a gap */
+	struct gw_stream msg, ev;
 };
 
 struct gw {

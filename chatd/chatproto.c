@@ -38,12 +38,14 @@ static const char *const schemas[CHAT_TYPE_END - CHAT_REGISTER] = {
 	[CHAT_SESSION_LOAD - CHAT_REGISTER]  = "rql",
 	[CHAT_SESSION_STATE - CHAT_REGISTER] = "rI",
 	[CHAT_ACK - CHAT_REGISTER]           = "rcs",
+	[CHAT_EV_SINCE - CHAT_REGISTER]      = "rtql",
 };
 
 static const char *const names[CHAT_TYPE_END - CHAT_REGISTER] = {
 	"register", "registered", "nick_in_use", "unregister", "channel_op", "channel_done",
 	"post", "posted", "post_failed", "item", "since", "items", "history", "history_rows",
 	"auth", "auth_ok", "auth_fail", "session_event", "session_load", "session_state", "ack",
+	"ev_since",
 };
 
 const char *

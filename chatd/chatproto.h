@@ -36,6 +36,8 @@ enum chat_type {
 	CHAT_SESSION_LOAD,      /* session -> storage: rid seq(shard) limit(shards) */
 	CHAT_SESSION_STATE,     /* storage -> session: rid items (kind=op, target=user, text=data) */
 	CHAT_ACK,               /* any -> requester: rid conn status */
+	CHAT_EV_SINCE,          /* gateway -> storage: rid target seq(event position) limit;
+	                           answered by ITEMS (channel events: seq 0, id = position) */
 	CHAT_TYPE_END,
 };
 

@@ -41,7 +41,7 @@ gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
 	r->conn = c;
 	r->backoff = GW_REQ_TIMEOUT_MS;
 	r->deadline = lc_now_ms() + r->backoff;
-	if (m->type == CHAT_SINCE) {
+	if (m->type == CHAT_SINCE || m->type == CHAT_EV_SINCE) {
 		snprintf(r->target, sizeof r->target, "%s", m->target);
 		irc_casefold(r->target);
 	}
@@ -117,10 +117,12 @@ req_deadlines(struct gw *gw, int64_t now)
 			if (!r->retry || (!r->conn && r->type != CHAT_UNREGISTER)) {
 				*pp = r->next;
 				gw->nreqs--;
-				if (r->type == CHAT_SINCE) {
-					for (size_t i = 0; i < gw->ntargets; i++)
-						if (gw->targets[i].since_rid == r->rid)
-							gw->targets[i].since_rid = 0;
+				for (size_t i = 0; i < gw->ntargets; i++) {
+					struct gw_target *t = &gw->targets[i];
+					if (t->msg.rid == r->rid)
+						t->msg.rid = 0;
+					if (t->ev.rid == r->rid)
+						t->ev.rid = 0;
 				}
 				if (r->conn)
 					r->conn->req = NULL;
@@ -345,50 +347,63 @@ gw_deliver_item(struct gw *gw, const struct chat_item *it)
 	}
 }
 
+/* Ask storage for stream s of t after what was delivered: messages (SINCE) or events. */
 static void
-since_ask(struct gw *gw, struct gw_target *t, uint32_t limit)
+since_ask(struct gw *gw, struct gw_target *t, struct gw_stream *s, uint32_t limit)
 {
 	struct chat_msg *m = gw->enc;
 
 	memset(m, 0, offsetof(struct chat_msg, items));
-	m->type = CHAT_SINCE;
+	m->type = s == &t->ev ? CHAT_EV_SINCE : CHAT_SINCE;
 	snprintf(m->target, sizeof m->target, "%s", t->name);
-	m->seq = t->last;
+	m->seq = s->last;
 	m->limit = limit;
-	t->since_rid = gw_request(gw, NULL, "storage", m, false)->rid;
+	s->rid = gw_request(gw, NULL, "storage", m, false)->rid;
 }
 
-/* A fanned-out item: deliver in seq order; a gap is filled from storage first. */
+/* An item's stream in t, and its position there. */
+static struct gw_stream *
+stream_of(struct gw_target *t, const struct chat_item *it, uint64_t *pos)
+{
+	*pos = it->seq ? it->seq : it->id;
+	return it->seq ? &t->msg : &t->ev;
+}
+
+/* A fanned-out item: deliver each stream in order; a gap is filled from storage first. */
 static void
 on_item(struct gw *gw, const struct chat_item *it)
 {
 	struct gw_target *t = target_find(gw, it->target);
+	struct gw_stream *s;
+	uint64_t pos;
 
-	lc_debug("%s: item %s seq=%llu kind=%u from %s (last %llu)", gw->name, it->target,
-	    (unsigned long long)it->seq, it->kind, it->prefix,
-	    (unsigned long long)(t ? t->last : 0));
+	lc_debug("%s: item %s seq=%llu id=%llu kind=%u from %s", gw->name, it->target,
+	    (unsigned long long)it->seq, (unsigned long long)it->id, it->kind, it->prefix);
 	if (!t) {
 		if (!target_has_members(gw, it->target))
 			return;
 		gw_target_watch(gw, it->target);
 		t = target_find(gw, it->target);
 	}
-	if (it->seq == 0) {
-		/* Channel events (JOIN, PART, QUIT, TOPIC) are not numbered in the message stream
-		 * (chat-storage): no gap repair, no duplicate check. */
-		gw_deliver_item(gw, it);
+	s = stream_of(t, it, &pos);
+	if (pos == 0) {
+		gw_deliver_item(gw, it);                /* not numbered (older storage) */
 		return;
 	}
-	if (t->last && it->seq <= t->last)
+	if (s->last && pos <= s->last)
 		return;                                 /* duplicate */
-	if (t->last && it->seq > t->last + 1) {         /* gap: SINCE returns this one too */
-		if (it->seq > t->ahead)
-			t->ahead = it->seq;
-		if (!t->since_rid)
-			since_ask(gw, t, CHAT_ITEMS_MAX);
+	if (s->last && pos > s->last + 1) {             /* gap: the answer has this one too */
+		if (pos > s->ahead)
+			s->ahead = pos;
+		if (!s->rid) {
+			lc_info("%s: %s: gap in the %s after %llu (got %llu): repairing", gw->name,
+			    t->name, s == &t->ev ? "events" : "messages",
+			    (unsigned long long)s->last, (unsigned long long)pos);
+			since_ask(gw, t, s, CHAT_ITEMS_MAX);
+		}
 		return;
 	}
-	t->last = it->seq;
+	s->last = pos;
 	gw_deliver_item(gw, it);
 }
 
@@ -399,34 +414,45 @@ on_items(struct gw *gw, const struct chat_msg *m)
 	if (!r)
 		return;
 	struct gw_target *t = target_find(gw, r->target);
+	bool ev = r->type == CHAT_EV_SINCE;
 	req_free(r);
 	if (!t)
 		return;
-	t->since_rid = 0;
+	struct gw_stream *s = ev ? &t->ev : &t->msg;
+	size_t n = 0;
+	s->rid = 0;
 	for (size_t i = 0; i < m->nitems; i++) {
 		const struct chat_item *it = &m->items[i];
-		if (it->seq <= t->last)
+		uint64_t pos;
+		if (stream_of(t, it, &pos) != s || pos <= s->last)
 			continue;
-		t->last = it->seq;
+		s->last = pos;
 		gw_deliver_item(gw, it);
+		n++;
 	}
-	if (t->ahead > t->last && m->nitems > 0)
-		since_ask(gw, t, CHAT_ITEMS_MAX);       /* more beyond what came */
+	if (n)
+		lc_info("%s: %s: %zu %s repaired, up to %llu", gw->name, t->name, n,
+		    ev ? "events" : "messages", (unsigned long long)s->last);
+	/* more beyond what came: past a gap seen, or after a full page of a periodic ask */
+	if (m->nitems > 0 && (s->ahead > s->last || m->nitems >= GW_REPAIR_LIMIT))
+		since_ask(gw, t, s, CHAT_ITEMS_MAX);
 }
 
-/* Every second: ask the latest items of each target served, so that a lost last item is
- * repaired; forget targets without local members. */
+/* Every second: ask what follows the last item of each stream served, so that a lost last
+ * item is repaired; forget targets without local members. */
 static void
 repair(struct gw *gw)
 {
 	for (size_t i = 0; i < gw->ntargets;) {
 		struct gw_target *t = &gw->targets[i];
-		if (!t->since_rid && !target_has_members(gw, t->name)) {
+		if (!t->msg.rid && !t->ev.rid && !target_has_members(gw, t->name)) {
 			gw->targets[i] = gw->targets[--gw->ntargets];
 			continue;
 		}
-		if (t->last && !t->since_rid)
-			since_ask(gw, t, GW_REPAIR_LIMIT);
+		if (t->msg.last && !t->msg.rid)
+			since_ask(gw, t, &t->msg, GW_REPAIR_LIMIT);
+		if (t->ev.last && !t->ev.rid)
+			since_ask(gw, t, &t->ev, GW_REPAIR_LIMIT);
 		i++;
 	}
 }

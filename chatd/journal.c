@@ -1363,6 +1363,33 @@ journal_session_snapshot(struct journal *j, const char *user, int64_t seq, const
 	return exec_st(j, S_SNAP_PUT);
 }
 
+/* The events of folded user u after seq `after`, at most limit (< 0: all), to ev. Returns the
+ * last seq passed (after, if none), or -1. */
+static int64_t
+events_after(struct journal *j, const char *u, int64_t after, int64_t limit,
+    journal_event_cb *ev, void *arg)
+{
+	sqlite3_stmt *s = st(j, S_EV_AFTER);
+	int64_t last = after;
+	int rc = SQLITE_DONE, stop = 0;
+
+	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after);
+	while (!stop && limit != 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		stop = ev(arg, last, sqlite3_column_int(s, 1), sqlite3_column_blob(s, 2),
+		    sqlite3_column_bytes(s, 2));
+		if (limit > 0)
+			limit--;
+	}
+	sqlite3_reset(s);
+	if (stop) {
+		errno = ECANCELED;
+		return -1;
+	}
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? last : eio();
+}
+
 int64_t
 journal_session_load(struct journal *j, const char *user, journal_snap_cb *snap,
     journal_event_cb *ev, void *arg)
@@ -1384,18 +1411,22 @@ journal_session_load(struct journal *j, const char *user, journal_snap_cb *snap,
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return eio();
-	s = st(j, S_EV_AFTER);
-	sqlite3_bind_text(s, 1, u, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, last);
-	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		last = sqlite3_column_int64(s, 0);
-		stop = ev(arg, last, sqlite3_column_int(s, 1), sqlite3_column_blob(s, 2),
-		    sqlite3_column_bytes(s, 2));
-	}
-	sqlite3_reset(s);
 	if (stop) {
 		errno = ECANCELED;
 		return -1;
 	}
-	return rc == SQLITE_DONE ? last : eio();
+	return events_after(j, u, last, -1, ev, arg);
+}
+
+int
+journal_session_since(struct journal *j, const char *user, int64_t after, int limit,
+    journal_event_cb *ev, void *arg)
+{
+	char u[NAME_MAX_LEN + 1];
+
+	if (fold(user, u, NAME_MAX_LEN) < 0 || after < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return events_after(j, u, after, limit, ev, arg) < 0 ? -1 : 0;
 }

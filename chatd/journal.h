@@ -159,6 +159,10 @@ typedef int journal_event_cb(void *arg, int64_t seq, int kind, const void *data,
  * (0 if nothing), or -1. A callback returning non-zero stops with -1 ECANCELED. */
 int64_t journal_session_load(struct journal *, const char *user, journal_snap_cb *snap,
     journal_event_cb *ev, void *arg);
+/* Repair: the events of `user` after seq `after`, oldest first, at most limit (snapshots
+ * ignored). 0, or -1 (EINVAL, EIO, ECANCELED as above). */
+int journal_session_since(struct journal *, const char *user, int64_t after, int limit,
+    journal_event_cb *ev, void *arg);
 
 /* Tests: replace the wall clock (ms since the epoch). */
 void journal_set_clock(struct journal *, int64_t (*now_ms)(void *), void *arg);

@@ -5,6 +5,7 @@ member's CHATHISTORY; members never disconnected must have received each of them
 once; clients of surviving gateways are never disconnected. Waits are on lines or tree events,
 bounded; every process is stopped."""
 import os
+import re
 import signal
 import threading
 import time
@@ -289,3 +290,91 @@ def test_join_sees_every_message_committed_after_it():
             j.close()
         t.stop()
 test_join_sees_every_message_committed_after_it.timeout = 240
+
+
+def test_stopped_gateway_catches_up_on_messages_and_channel_events():
+    """A gateway stopped (SIGSTOP) while a channel is busy loses storage's fan-out to it once
+    its queue is full; resumed, it repairs both streams from storage: its member gets every
+    message once in order, and every channel event (JOIN, PART, TOPIC) once in order."""
+    port = free_port()
+    with busy_tree(port) as t:
+        t.start(timeout=30)
+        a = b = None
+        extra = []
+        try:
+            # a on one gateway, b and the others on the other one
+            a = Client(port, "a", CAPS)
+            gw_a = gateway_of(port, [a])[0]
+            while b is None or gateway_of(port, [b])[0] == gw_a:
+                if b:
+                    extra.append(b)
+                b = Client(port, "b%d" % len(extra), CAPS)
+                expect(len(extra) < 16, "a client on the other gateway", t)
+            for c in (a, b):
+                c.send("JOIN #busy")
+                c.wait(r" 366 %s #busy " % c.nick)
+            a.sync()
+            base = len(a.lines)
+            victim = next(n for n in ("chatd.0", "chatd.1") if t.pid(n) == gw_a)
+            mark = t.mark()
+            os.kill(gw_a, signal.SIGSTOP)
+            try:
+                # messages until storage's queue to the stopped gateway is full and it is
+                # marked down (no progress for 1 s), then channel events, then messages
+                sent, start = 0, time.monotonic()
+                def burst(n):
+                    nonlocal sent
+                    for _ in range(n):
+                        b.send("PRIVMSG #busy :m%d" % sent)
+                        sent += 1
+                    b.wait(r":%s!\S+ PRIVMSG #busy :m%d$" % (b.nick, sent - 1), timeout=60)
+                while sent < 3000 or time.monotonic() - start < 2.5 * SLOW:
+                    burst(200)
+                for r in range(3):
+                    b.send("PART #busy :round %d" % r)
+                    b.send("JOIN #busy")
+                    b.send("TOPIC #busy :topic %d" % r)
+                    b.wait(r":%s!\S+ TOPIC #busy :topic %d" % (b.nick, r), timeout=30)
+                burst(200)
+            finally:
+                os.kill(gw_a, signal.SIGCONT)
+            want_msgs = ["m%d" % i for i in range(sent)]
+            want_events = []
+            for r in range(3):
+                want_events += ["PART", "JOIN", "TOPIC topic %d" % r]
+            deadline = time.monotonic() + 60 * SLOW
+            while True:
+                got_msgs = [l.rsplit(" :", 1)[1] for l in a.lines[base:]
+                            if " PRIVMSG #busy :" in l and ":%s!" % b.nick in l]
+                got_events = []
+                for l in a.lines[base:]:
+                    if ":%s!" % b.nick not in l:
+                        continue
+                    if " PART #busy" in l:
+                        got_events.append("PART")
+                    elif " JOIN #busy" in l:
+                        got_events.append("JOIN")
+                    elif " TOPIC #busy :" in l:
+                        got_events.append("TOPIC " + l.rsplit(" :", 1)[1])
+                if (got_msgs == want_msgs and got_events == want_events) or \
+                        len(got_msgs) > len(want_msgs) or len(got_events) > len(want_events) \
+                        or time.monotonic() > deadline:
+                    break
+                try:
+                    a.wait(r"#busy", timeout=2)
+                except Failure:
+                    pass
+            expect(got_msgs == want_msgs, "every message once, in order: %d of %d, first "
+                   "differences %s" % (len(got_msgs), len(want_msgs),
+                                        [(i, g, w) for i, (g, w) in
+                                         enumerate(zip(got_msgs, want_msgs)) if g != w][:3]), t)
+            expect(got_events == want_events, "every channel event once, in order: %s" %
+                   got_events, t)
+            expect(re.search(r"%s: #busy: \d+ events repaired" % victim, t.log()),
+                   "the stopped gateway lost events and repaired them", t)
+        finally:
+            for c in [a, b] + extra:
+                if c:
+                    c.close()
+        t.stop()
+test_stopped_gateway_catches_up_on_messages_and_channel_events.timeout = 240

@@ -749,6 +749,16 @@ test_sessions(void **state)
 	assert_int_equal(s.ev_seq[0], 3);
 	assert_int_equal(s.ev_seq[1], 4);
 	assert_string_equal(s.ev[1], "join #d");
+	/* repair reads past snapshots: events after 1, at most 2 */
+	memset(&s, 0, sizeof s);
+	assert_int_equal(journal_session_since(f->j, "Bob", 1, 2, on_event, &s), 0);
+	assert_int_equal(s.nev, 2);
+	assert_int_equal(s.ev_seq[0], 2);
+	assert_int_equal(s.ev_seq[1], 3);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(journal_session_since(f->j, "bob", 4, 10, on_event, &s), 0);
+	assert_int_equal(s.nev, 0);
+	assert_int_equal(journal_session_since(f->j, "bob", -1, 10, on_event, &s), -1);
 }
 
 /* One writer: while the journal is open, another process cannot open it. */
