@@ -478,21 +478,6 @@ rows_cb(void *arg, const struct jmsg *m)
 	return 0;
 }
 
-static void
-on_since(void)
-{
-	char t[CHAT_TARGET_MAX + 1];
-	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit;
-
-	bk_fold(in.target, t, sizeof t);
-	memset(&out, 0, sizeof out);
-	out.rid = in.rid;
-	memcpy(out.target, in.target, sizeof out.target);
-	if (in.seq <= INT64_MAX && journal_since(J, t, (int64_t)in.seq, lim, rows_cb, NULL) < 0)
-		jfail("since");
-	send_out(from, CHAT_ITEMS);
-}
-
 static int
 ev_rows_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
 {
@@ -511,20 +496,26 @@ ev_rows_cb(void *arg, int64_t seq, int kind, const void *data, size_t len)
 	return 0;
 }
 
-/* EV_SINCE: a channel's events after a stream position, for a gateway's repair. */
+/* SINCE (messages after a seq) and EV_SINCE (a channel's events after a stream position):
+ * a gateway's repair, answered by ITEMS. */
 static void
-on_ev_since(void)
+on_since(bool events)
 {
 	char t[CHAT_TARGET_MAX + 1];
-	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit;
+	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit, rc = 0;
 
 	bk_fold(in.target, t, sizeof t);
 	memset(&out, 0, sizeof out);
 	out.rid = in.rid;
 	memcpy(out.target, in.target, sizeof out.target);
-	if (t[0] == '#' && in.seq <= INT64_MAX &&
-	    journal_session_since(J, t, (int64_t)in.seq, lim, ev_rows_cb, t) < 0)
-		jfail("event since");
+	if (in.seq > INT64_MAX)
+		;
+	else if (!events)
+		rc = journal_since(J, t, (int64_t)in.seq, lim, rows_cb, NULL);
+	else if (t[0] == '#')
+		rc = journal_session_since(J, t, (int64_t)in.seq, lim, ev_rows_cb, t);
+	if (rc < 0)
+		jfail("since");
 	send_out(from, CHAT_ITEMS);
 }
 
@@ -650,8 +641,8 @@ on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
 	switch (m->type) {
 	case CHAT_POST: on_post(); break;
 	case CHAT_CHANNEL_OP: on_chanop(); break;
-	case CHAT_SINCE: on_since(); break;
-	case CHAT_EV_SINCE: on_ev_since(); break;
+	case CHAT_SINCE: on_since(false); break;
+	case CHAT_EV_SINCE: on_since(true); break;
 	case CHAT_HISTORY: on_history(); break;
 	case CHAT_AUTH: on_auth(); break;
 	case CHAT_SESSION_EVENT: on_session_event(); break;
