@@ -187,3 +187,134 @@ def test_who_whois_list():
                            ":%s 321 bob Channel :Users  Name" % SRV,
                            ":%s 322 bob #b 1 :b's topic" % SRV,
                            ":%s 323 bob :End of /LIST" % SRV], "LIST: %s" % got, t)
+
+
+# --- real clients ------------------------------------------------------------------------------
+
+def poll(what, fn, timeout=20):
+    """fn() until it returns something true, bounded: files give no event to wait on."""
+    end = time.monotonic() + timeout * SLOW
+    while time.monotonic() < end:
+        got = fn()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise Failure("never: %s" % what)
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def stop(p):
+    """Stop a client we started: SIGTERM, then SIGKILL; reaped either way."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+ERRORS = re.compile(r"Unknown command|Not enough parameters|not registered|Unknown MODE|"
+                    r"Too many targets|Illegal channel")
+
+WEECHAT_IRC = """[server]
+lc.addresses = "127.0.0.1/%d"
+lc.ssl = off
+lc.nicks = "wee"
+lc.username = "wee"
+lc.realname = "Wee Chat"
+lc.command = "/join #lobby;/msg #lobby hello from weechat"
+"""
+
+
+def test_weechat_headless_joins_posts_and_receives():
+    """weechat 3.8 (headless, a private --dir): CAP LS 302 / REQ of all it knows, JOIN, then
+    MODE #lobby; it posts (its server's `command`) and logs what it receives (logger, no
+    flush delay), beside one of our clients."""
+    if not shutil.which("weechat-headless"):
+        raise Failure("weechat-headless is not installed (scripts/deps.sh test)")
+    with chat_with(("watcher", ())) as (t, (w,)):
+        home = os.path.join(t.dir, "weechat")
+        os.makedirs(home)
+        with open(os.path.join(home, "irc.conf"), "w") as f:
+            f.write(WEECHAT_IRC % int(w.sock.getpeername()[1]))
+        w.send("JOIN #lobby")
+        w.wait(r" 366 watcher #lobby ")
+        p = subprocess.Popen(["weechat-headless", "--dir", home, "--no-script",
+                              "-r", "/set logger.file.flush_delay 0", "-r", "/connect lc"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        chan = os.path.join(home, "logs", "irc.lc.#lobby.weechatlog")
+        srv = os.path.join(home, "logs", "irc.server.lc.weechatlog")
+        try:
+            w.wait(r":wee!wee@\S+ JOIN #lobby", timeout=20)
+            got = w.wait(r":wee!\S+ PRIVMSG #lobby :hello from weechat", timeout=20)
+            expect("PRIVMSG" in got, got, t)
+            # its JOIN reply is in (names listed): from now on it receives live
+            poll("weechat's names list", lambda: "Channel #lobby: 2 nicks" in read(chan))
+            w.send("PRIVMSG #lobby :hello weechat")
+            poll("weechat received", lambda: re.search(r"\t@?watcher\thello weechat", read(chan)))
+            poll("MODE #lobby answered (329)", lambda: "Channel created on" in read(chan))
+            caps = poll("caps enabled", lambda: re.search(r"capability, enabled: (.*)", read(srv)))
+            expect("userhost-in-names" in caps.group(1) and "multi-prefix" in caps.group(1),
+                   "weechat took the caps: %s" % caps.group(0), t)
+            bad = [l for l in (read(chan) + read(srv)).splitlines() if ERRORS.search(l)]
+            expect(not bad, "weechat saw errors: %s" % bad, t)
+        finally:
+            stop(p)
+        t.stop()
+
+
+def fifo_write(path, line, timeout=20):
+    """Write a line to a client's FIFO once it exists and has its reader."""
+    def attempt():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except (FileNotFoundError, OSError):
+            return False
+        try:
+            os.write(fd, line.encode() + b"\n")
+        finally:
+            os.close(fd)
+        return True
+    poll("%s open for writing" % path, attempt, timeout)
+
+
+def test_ii_joins_posts_and_receives():
+    """ii 1.8 (no CAP at all, FIFOs `in` and files `out`) beside one of our clients."""
+    if not shutil.which("ii"):
+        raise Failure("ii is not installed (scripts/deps.sh test)")
+    with chat_with(("watcher", ())) as (t, (w,)):
+        port = int(w.sock.getpeername()[1])
+        base = os.path.join(t.dir, "ii")
+        w.send("JOIN #lobby")
+        w.wait(r" 366 watcher #lobby ")
+        p = subprocess.Popen(["ii", "-s", "127.0.0.1", "-p", str(port), "-n", "iiuser",
+                              "-i", base, "-f", "ii user"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        srv = os.path.join(base, "127.0.0.1")
+        chan = os.path.join(srv, "#lobby")
+        try:
+            poll("ii registered", lambda: " 001 " in read(os.path.join(srv, "out")) or
+                 "Welcome" in read(os.path.join(srv, "out")))
+            fifo_write(os.path.join(srv, "in"), "/j #lobby")
+            w.wait(r":iiuser!\S+ JOIN #lobby", timeout=20)
+            poll("ii's names list", lambda: "watcher" in read(os.path.join(srv, "out")) +
+                 read(os.path.join(chan, "out")))
+            fifo_write(os.path.join(chan, "in"), "hello from ii")
+            w.wait(r":iiuser!\S+ PRIVMSG #lobby :hello from ii", timeout=20)
+            w.send("PRIVMSG #lobby :hello ii")
+            poll("ii received", lambda: "<watcher> hello ii" in read(os.path.join(chan, "out")))
+            bad = [l for l in read(os.path.join(srv, "out")).splitlines() if ERRORS.search(l)]
+            expect(not bad, "ii saw errors: %s" % bad, t)
+        finally:
+            stop(p)
+        t.stop()
