@@ -45,6 +45,10 @@ def chat_with(*users):
             for c in clients:
                 c.close()
         t.stop()
+        bad = [e for e in t.events() if e.kind == "exit" and e.reason != "shutdown"]
+        expect(not bad, "workers exited other than for the shutdown: %s" % bad, t)
+        expect(not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", t.log()),
+               "sanitizer reports", t)
 
 
 def join_both(a, b, chan):
@@ -269,7 +273,6 @@ def test_weechat_headless_joins_posts_and_receives():
             expect(not bad, "weechat saw errors: %s" % bad, t)
         finally:
             stop(p)
-        t.stop()
 
 
 def fifo_write(path, line, timeout=20):
@@ -317,4 +320,3 @@ def test_ii_joins_posts_and_receives():
             expect(not bad, "ii saw errors: %s" % bad, t)
         finally:
             stop(p)
-        t.stop()
