@@ -3,6 +3,7 @@
  * users and channels, the first thing to replace by a hash map for more. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,14 @@ bk_chan_find_member(const struct bk_chan *c, const char *nick)
 }
 
 int
+bk_chan_is_op(const struct bk_chan *c, const char *nick)
+{
+	const struct bk_member *mb = member(c, nick);
+
+	return mb && mb->op;
+}
+
+int
 bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text)
 {
 	char *a = strchr(data, '\n'), *b, *end;
@@ -280,17 +289,44 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 		mb = &c->m[c->n++];
 		bk_fold(nick, mb->key, sizeof mb->key);
 		snprintf(mb->nick, sizeof mb->nick, "%s", nick);
+		snprintf(mb->prefix, sizeof mb->prefix, "%s", prefix);
 		mb->op = c->n == 1;     /* joining an empty channel creates it: its operator */
 		mb->join_seq = strtoll(text, NULL, 10);        /* "" (older journals): 0 */
 		if (mb->join_seq < 0)
 			mb->join_seq = 0;
 		mb->join_ev = c->seq;
+		if (c->n == 1)
+			c->created_ms = ms;
 	} else if (kind != CHAT_K_JOIN && mb) {
 		*mb = c->m[--c->n];
 		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */
-			c->topic[0] = c->setter[0] = '\0', c->topic_ms = 0;
+			c->topic[0] = c->setter[0] = '\0', c->topic_ms = c->created_ms = 0;
 	}
 	return 0;
+}
+
+/* Append the formatted text to buf[cap] (length *len) if it fits whole with its NUL; 0, or
+ * -1 and nothing appended. */
+static int
+appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len) {
+		buf[*len] = '\0';
+		return -1;
+	}
+	*len += (size_t)n;
+	return 0;
+}
+
+static const char *
+member_prefix(const struct bk_member *mb)
+{
+	return mb->prefix[0] ? mb->prefix : mb->nick;
 }
 
 void
@@ -299,16 +335,60 @@ bk_chan_names(const struct bk_chan *c, char *buf, size_t cap)
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < c->n; i++) {
-		size_t n = strlen(c->m[i].nick);
-		if (len + n + 3 > cap)
+	for (size_t i = 0; i < c->n; i++)
+		if (appendf(buf, cap, &len, "%s%s%s", len ? " " : "", c->m[i].op ? "@" : "",
+		    member_prefix(&c->m[i])) < 0)
 			break;
-		if (len)
-			buf[len++] = ' ';
-		if (c->m[i].op)
-			buf[len++] = '@';
-		memcpy(buf + len, c->m[i].nick, n + 1);
-		len += n;
+}
+
+void
+bk_who(const struct bk_chan *c, const struct bk_users *ut, const struct bk_user *u,
+    char *buf, size_t cap)
+{
+	char prefix[CHAT_PREFIX_MAX + 1];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (!c) {
+		bk_user_prefix(u, prefix, sizeof prefix);
+		(void)appendf(buf, cap, &len, "%s %s\n", prefix, u->realname);
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bk_user *mu = bk_user_find(ut, c->m[i].nick);
+		if (appendf(buf, cap, &len, "%s%s %s\n", c->m[i].op ? "@" : "",
+		    member_prefix(&c->m[i]), mu ? mu->realname : "") < 0)
+			break;
+	}
+}
+
+void
+bk_user_chans(const struct bk_chans *ct, const struct bk_user *u, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < u->nchans; i++) {
+		const struct bk_chan *c = bk_chan_find(ct, u->chans[i]);
+		const struct bk_member *mb = c ? member(c, u->nick) : NULL;
+		if (mb && appendf(buf, cap, &len, "%s%s%s", len ? " " : "", mb->op ? "@" : "",
+		    c->key) < 0)
+			break;
+	}
+}
+
+void
+bk_chan_list(const struct bk_chans *ct, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ct->n; i++) {
+		const struct bk_chan *c = ct->v[i];
+		if (c->n == 0)
+			continue;
+		if (appendf(buf, cap, &len, "%s %zu %s\n", c->key, c->n, c->topic) < 0)
+			break;
 	}
 }
 

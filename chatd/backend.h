@@ -48,6 +48,7 @@ struct bk_users {
 struct bk_member {
 	char key[CHAT_NICK_MAX + 1];
 	char nick[CHAT_NICK_MAX + 1];
+	char prefix[CHAT_PREFIX_MAX + 1];       /* "nick!user@host" of its JOIN */
 	int op;                                 /* channel operator: the one who created it */
 	/* where the member's live stream starts: messages with seq > join_seq, channel events
 	 * after stream position join_ev (its JOIN event) */
@@ -61,6 +62,7 @@ struct bk_chan {
 	char topic[CHAT_TEXT_MAX + 1];
 	char setter[CHAT_PREFIX_MAX + 1];
 	int64_t topic_ms;
+	int64_t created_ms;                     /* the JOIN that made it non-empty */
 	int64_t seq;                            /* events in its journal stream */
 };
 
@@ -97,8 +99,18 @@ int  bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *d
 int  bk_chan_member(const struct bk_chan *c, const char *nick);
 /* The member entry of nick, or NULL. */
 const struct bk_member *bk_chan_find_member(const struct bk_chan *c, const char *nick);
-/* Space-separated member nicks into buf[cap] (cut at a whole name). */
+/* Whether nick is a member and operator of c. */
+int  bk_chan_is_op(const struct bk_chan *c, const char *nick);
+/* Space-separated members as "[@]nick!user@host" into buf[cap] (cut at a whole name). */
 void bk_chan_names(const struct bk_chan *c, char *buf, size_t cap);
+/* WHO data: one line "[@]nick!user@host realname\n" per member of c (realname from ut, ""
+ * if unknown), or for the user u alone when c is NULL; cut at a whole line. */
+void bk_who(const struct bk_chan *c, const struct bk_users *ut, const struct bk_user *u,
+    char *buf, size_t cap);
+/* The channels of u, space-separated, "@" before those it operates (WHOIS 319). */
+void bk_user_chans(const struct bk_chans *ct, const struct bk_user *u, char *buf, size_t cap);
+/* LIST data: one line "#chan members topic\n" per non-empty channel; cut at a whole line. */
+void bk_chan_list(const struct bk_chans *ct, char *buf, size_t cap);
 /* Split channel event data into its parts (pointers into a copy held by the caller's buf). */
 int  bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text);
 void bk_chans_fini(struct bk_chans *t);

@@ -34,6 +34,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,49 @@ done_reply(unsigned status, const struct bk_chan *c)
 	send_out(from, CHAT_CHANNEL_DONE);
 }
 
+/* CHANNEL_OP queries, straight from a gateway (nothing journaled); the answer is a
+ * CHANNEL_DONE with status 401 (no such nick) or 403 (no such channel), or:
+ *   WHO    names = bk_who lines of the channel's members, or of the user a nick target names
+ *   WHOIS  prefix = nick!user@host, text = realname, names = its channels ("@#a #b")
+ *   LIST   names = bk_chan_list lines of every non-empty channel
+ *   MODE   time_ms = the channel's creation; text = the changes asked: 482 unless operator */
+static void
+on_query(void)
+{
+	bool chan = in.target[0] == '#';
+	struct bk_chan *c = chan ? bk_chan_find(&chans, in.target) : NULL;
+	struct bk_user *u = chan ? NULL : bk_user_find(&users, in.target);
+	unsigned st = 0;
+
+	if (c && c->n == 0)
+		c = NULL;
+	if (u && !u->registered)
+		u = NULL;
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.conn, in.conn, sizeof out.conn);
+	out.op = in.op;
+	memcpy(out.target, in.target, sizeof out.target);
+	if (in.op != CHAT_K_LIST && !c && !u)
+		st = chan ? 403 : 401;
+	else if (in.op == CHAT_K_LIST)
+		bk_chan_list(&chans, out.names, sizeof out.names);
+	else if (in.op == CHAT_K_WHO)
+		bk_who(c, &users, u, out.names, sizeof out.names);
+	else if (in.op == CHAT_K_WHOIS && u) {
+		bk_user_prefix(u, out.prefix, sizeof out.prefix);
+		snprintf(out.text, sizeof out.text, "%s", u->realname);
+		bk_user_chans(&chans, u, out.names, sizeof out.names);
+	} else if (in.op == CHAT_K_MODE && c) {
+		if (in.text[0] && !bk_chan_is_op(c, in.nick))
+			st = 482;
+		out.time_ms = c->created_ms;
+	} else
+		st = 403;       /* WHOIS of a channel, MODE of a nick: not channel / user queries */
+	out.status = (uint16_t)st;
+	send_out(from, CHAT_CHANNEL_DONE);
+}
+
 /* CHANNEL_OP from a session: JOIN (idempotent), PART, TOPIC (set; text may be empty),
  * NAMES (query: names and topic, nothing journaled). Status: 0, 403 no such channel,
  * 442 not on channel, 479 bad channel name. */
@@ -440,6 +484,8 @@ on_chanop(void)
 	struct bk_chan *c = bk_chan_find(&chans, in.target);
 	int member = c && bk_chan_member(c, in.nick);
 
+	if (in.op >= CHAT_K_WHO)
+		return on_query();
 	if (!irc_chan_valid(in.target))
 		return done_reply(479, NULL);
 	switch (in.op) {

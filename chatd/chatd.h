@@ -152,6 +152,7 @@ enum gw_cap_bit {
 	GW_CAP_SASL         = 1u << 5,
 	GW_CAP_MULTI_PREFIX = 1u << 6,
 	GW_CAP_CHATHISTORY  = 1u << 7,
+	GW_CAP_USERHOST     = 1u << 8,      /* userhost-in-names */
 };
 /* The CAP LS list of the caps in `offered` (values only for 302 clients). Returns the length
  * or -1 (ENOSPC). */
@@ -161,6 +162,9 @@ int gw_cap_list(char *buf, size_t cap, unsigned enabled);
 /* Apply a CAP REQ text ("a b -c") to *enabled, all or nothing: 0 (applied), or -1 (a name
  * not offered, or an empty request: *enabled unchanged). */
 int gw_cap_req(const char *text, unsigned offered, unsigned *enabled);
+
+/* Targets of one JOIN or PART (TARGMAX). */
+#define GW_TARGMAX 10
 
 /* The 005 tokens, space-separated. Returns the length or -1 (ENOSPC). */
 int gw_isupport(char *buf, size_t cap, const char *network, unsigned histmax);
@@ -174,6 +178,11 @@ bool gw_tag_has(const char *line, size_t len, const char *key);
 
 /* Decode standard base64 (with padding); returns the length or -1 (EINVAL, ENOSPC). */
 ssize_t gw_b64_decode(const char *s, void *dst, size_t cap);
+
+/* A NAMES list as storage sends it ("@alice!u@h bob!u@h") for a client: with userhost, as
+ * it is; without, each name cut at its '!'. Names that do not fit dst[cap] whole are left
+ * out. Returns the length. */
+size_t gw_names_format(char *dst, size_t cap, const char *names, bool userhost);
 
 /* The usual text of an error numeric ("No such channel"). */
 const char *gw_numeric_text(unsigned num);
@@ -244,6 +253,9 @@ struct gw_conn {
 	uint8_t post_kind;              /* the POST out: CHAT_K_PRIVMSG or CHAT_K_NOTICE */
 	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
 	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
+	uint8_t targets_op;             /* JOIN/PART of a comma list: CHAT_K_JOIN or CHAT_K_PART */
+	char targets[IRC_BODY_MAX + 1]; /* its targets not yet handled, comma-separated */
+	bool umode_i;                   /* user mode +i (nothing else depends on it) */
 	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
 	unsigned nchans;
 	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
@@ -327,6 +339,21 @@ bool gw_in_chan(const struct gw_conn *c, const char *chan);
 /* The channel joined; its live stream starts after message seq and event position ev. */
 void gw_chan_add(struct gw_conn *c, const char *chan, uint64_t seq, uint64_t ev);
 void gw_chan_del(struct gw_conn *c, const char *chan);
+/* Send a CHANNEL_OP (op, target, text) to `to` (NULL: the user's session) for the current
+ * command; text is kept in c->op_text. */
+void gw_op_request(struct gw_conn *c, uint8_t op, const char *target, const char *text,
+            const char *to);
+/* Work through the rest of a JOIN/PART list: bad names are answered at once, until one
+ * target's request is out or none is left. */
+void gw_targets_next(struct gw_conn *c);
+
+/* gw_query.c: MODE, WHO, WHOIS, LIST (commands, and their answers from storage). */
+void gw_cmd_mode(struct gw_conn *c, struct irc_msg *m);
+void gw_cmd_who(struct gw_conn *c, struct irc_msg *m);
+void gw_cmd_whois(struct gw_conn *c, struct irc_msg *m);
+void gw_cmd_list(struct gw_conn *c, struct irc_msg *m);
+/* The CHANNEL_DONE of a query (op CHAT_K_WHO .. CHAT_K_MODE). */
+void gw_query_done(struct gw_conn *c, const struct chat_msg *m);
 
 /* gw_backend.c */
 /* Send m (its rid is set here) to `to` and keep it until its reply; c waits on it (NULL for

@@ -20,7 +20,9 @@ enum chat_type {
 	CHAT_CHANNEL_OP,        /* gateway -> session -> storage: rid conn nick prefix op target text */
 	CHAT_CHANNEL_DONE,      /* storage -> session -> gateway: rid conn status op target text(topic)
 	                           prefix(topic setter) time(topic time) names; for JOIN, where the
-	                           joiner's live stream starts: seq (messages) evseq (events) */
+	                           joiner's live stream starts: seq (messages) evseq (events); for
+	                           the queries (WHO..MODE, storage -> gateway) see chat-storage.c
+	                           on_query */
 	CHAT_POST,              /* gateway -> storage: rid conn dedupe prefix account op(kind) target text */
 	CHAT_POSTED,            /* storage -> gateway: rid conn item (after the commit) */
 	CHAT_POST_FAILED,       /* storage -> gateway: rid conn status(numeric) target */
@@ -45,6 +47,8 @@ enum chat_type {
 enum chat_kind {
 	CHAT_K_PRIVMSG = 1, CHAT_K_NOTICE, CHAT_K_JOIN, CHAT_K_PART, CHAT_K_QUIT, CHAT_K_TOPIC,
 	CHAT_K_NICK, CHAT_K_NAMES,
+	/* queries a gateway sends storage directly as CHANNEL_OP (nothing journaled) */
+	CHAT_K_WHO, CHAT_K_WHOIS, CHAT_K_LIST, CHAT_K_MODE,
 };
 enum chat_hist {
 	CHAT_H_LATEST = 1, CHAT_H_BEFORE, CHAT_H_AFTER, CHAT_H_BETWEEN, CHAT_H_AROUND,

@@ -508,12 +508,14 @@ on_registered(struct gw_conn *c, const struct chat_msg *m)
 }
 
 static void
-names_reply(struct gw_conn *c, const char *chan, const char *names)
+names_reply(struct gw_conn *c, const char *chan, const char *all)
 {
+	static char names[CHAT_NAMES_MAX + 1];
 	char buf[IRC_BODY_MAX];
 	size_t room = IRC_BODY_MAX - strlen(c->gw->server) - strlen(c->nick) - strlen(chan) - 16;
 	const char *p = names;
 
+	gw_names_format(names, sizeof names, all, c->caps & GW_CAP_USERHOST);
 	while (*p == ' ')
 		p++;
 	while (*p) {
@@ -569,6 +571,10 @@ own_line(struct gw_conn *c, const char *cmd, const char *target, const char *tex
 static void
 on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 {
+	if (m->op >= CHAT_K_WHO) {
+		gw_query_done(c, m);
+		return;
+	}
 	if (m->op == CHAT_K_JOIN && m->status)
 		gw_join_release(c);
 	if (m->status) {
@@ -712,7 +718,9 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 	case CHAT_CHANNEL_DONE:
 		if ((c = reply_conn(gw, m))) {
 			on_channel_done(c, m);
-			done(c);
+			gw_targets_next(c);     /* JOIN/PART #a,#b: the next target */
+			if (!c->req)
+				done(c);
 		}
 		break;
 	case CHAT_POSTED:

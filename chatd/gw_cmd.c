@@ -12,7 +12,7 @@
 #include "chatd.h"
 
 #define OFFERED (GW_CAP_MESSAGE_TAGS | GW_CAP_SERVER_TIME | GW_CAP_ECHO | GW_CAP_BATCH | \
-	GW_CAP_LABELED | GW_CAP_SASL | GW_CAP_MULTI_PREFIX | GW_CAP_CHATHISTORY)
+	GW_CAP_LABELED | GW_CAP_SASL | GW_CAP_MULTI_PREFIX | GW_CAP_CHATHISTORY | GW_CAP_USERHOST)
 
 struct cmd {
 	const char *name;
@@ -110,7 +110,7 @@ gw_welcome(struct gw_conn *c)
 	gw_num(c, 2, buf, NULL);
 	snprintf(buf, sizeof buf, "This server was created %s", gw->created);
 	gw_num(c, 3, buf, NULL);
-	gw_num(c, 4, gw->server, gw->version, "i", "o", NULL);
+	gw_num(c, 4, gw->server, gw->version, "i", "no", NULL);
 	if (gw_isupport(tok, sizeof tok, gw->network, GW_HISTORY_MAX) > 0) {
 		struct irc_msg m = { .source = gw->server, .command = "005" };
 		m.params[m.nparams++] = c->nick;
@@ -314,36 +314,34 @@ cmd_quit(struct gw_conn *c, struct irc_msg *m)
 	gw_conn_close(c, buf);
 }
 
-static void
-channel_op(struct gw_conn *c, uint8_t op, const char *chan, const char *text)
+void
+gw_op_request(struct gw_conn *c, uint8_t op, const char *target, const char *text,
+    const char *to)
 {
-	char to[32];
+	char sess[32];
 	struct chat_msg *r = req_msg(c, CHAT_CHANNEL_OP);
 
 	r->op = op;
-	snprintf(r->target, sizeof r->target, "%s", chan);
+	snprintf(r->target, sizeof r->target, "%s", target);
 	snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 	snprintf(c->op_text, sizeof c->op_text, "%s", r->text);
 	if (op == CHAT_K_JOIN)
-		gw_join_hold(c, chan);
-	gw_request(c->gw, c, session_of(c, to, sizeof to), r, true);
+		gw_join_hold(c, target);
+	gw_request(c->gw, c, to ? to : session_of(c, sess, sizeof sess), r, true);
 }
 
 static void
-cmd_join(struct gw_conn *c, struct irc_msg *m)
+channel_op(struct gw_conn *c, uint8_t op, const char *chan, const char *text)
 {
-	const char *chan = m->params[0];
+	gw_op_request(c, op, chan, text, NULL);
+}
 
-	if (!chan[0]) {
-		gw_num(c, 461, "JOIN", gw_numeric_text(461), NULL);
-		return;
-	}
-	if (strchr(chan, ',')) {
-		gw_num(c, 407, chan, gw_numeric_text(407), NULL);
-		return;
-	}
+static void
+join_one(struct gw_conn *c, const char *chan)
+{
 	if (!irc_chan_valid(chan)) {
-		gw_num(c, 403, chan, gw_numeric_text(403), NULL);
+		gw_num(c, chan[0] == '#' ? 479 : 403, chan,
+		    gw_numeric_text(chan[0] == '#' ? 479 : 403), NULL);
 		return;
 	}
 	if (gw_in_chan(c, chan))
@@ -355,11 +353,10 @@ cmd_join(struct gw_conn *c, struct irc_msg *m)
 	channel_op(c, CHAT_K_JOIN, chan, NULL);
 }
 
+/* The reason is in c->op_text. */
 static void
-cmd_part(struct gw_conn *c, struct irc_msg *m)
+part_one(struct gw_conn *c, const char *chan)
 {
-	const char *chan = m->params[0];
-
 	if (!irc_chan_valid(chan)) {
 		gw_num(c, 403, chan, gw_numeric_text(403), NULL);
 		return;
@@ -368,7 +365,77 @@ cmd_part(struct gw_conn *c, struct irc_msg *m)
 		gw_num(c, 442, chan, gw_numeric_text(442), NULL);
 		return;
 	}
-	channel_op(c, CHAT_K_PART, chan, m->nparams > 1 ? m->params[1] : "");
+	channel_op(c, CHAT_K_PART, chan, c->op_text);
+}
+
+void
+gw_targets_next(struct gw_conn *c)
+{
+	char t[sizeof c->targets];
+
+	while (!c->req && !c->closing && c->targets[0]) {
+		size_t n = strcspn(c->targets, ",");
+		memcpy(t, c->targets, n);
+		t[n] = '\0';
+		memmove(c->targets, c->targets + n + (c->targets[n] == ','),
+		    strlen(c->targets + n + (c->targets[n] == ',')) + 1);
+		if (!t[0])
+			continue;
+		if (c->targets_op == CHAT_K_JOIN)
+			join_one(c, t);
+		else
+			part_one(c, t);
+	}
+}
+
+/* JOIN/PART of a list "#a,#b": one request per target, in order (gw_targets_next, again
+ * from each answer); replies stay in command order, one labeled response for all. */
+static void
+targets_start(struct gw_conn *c, uint8_t op, const char *cmd, const char *list)
+{
+	unsigned n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	if (n > GW_TARGMAX) {
+		gw_num(c, 407, list, gw_numeric_text(407), NULL);
+		return;
+	}
+	if (!list[0]) {
+		gw_num(c, 461, cmd, gw_numeric_text(461), NULL);
+		return;
+	}
+	c->targets_op = op;
+	snprintf(c->targets, sizeof c->targets, "%s", list);
+	gw_targets_next(c);
+}
+
+static void
+cmd_join(struct gw_conn *c, struct irc_msg *m)
+{
+	char all[sizeof c->targets];
+	size_t len = 0;
+
+	if (strcmp(m->params[0], "0")) {
+		targets_start(c, CHAT_K_JOIN, "JOIN", m->params[0]);
+		return;
+	}
+	/* JOIN 0: leave every channel */
+	all[0] = '\0';
+	for (unsigned i = 0; i < c->nchans && len + strlen(c->chans[i]) + 2 < sizeof all; i++)
+		len += (size_t)snprintf(all + len, sizeof all - len, "%s%s", len ? "," : "",
+		    c->chans[i]);
+	c->op_text[0] = '\0';
+	c->targets_op = CHAT_K_PART;
+	snprintf(c->targets, sizeof c->targets, "%s", all);
+	gw_targets_next(c);
+}
+
+static void
+cmd_part(struct gw_conn *c, struct irc_msg *m)
+{
+	snprintf(c->op_text, sizeof c->op_text, "%s", m->nparams > 1 ? m->params[1] : "");
+	targets_start(c, CHAT_K_PART, "PART", m->params[0]);
 }
 
 static void
@@ -510,29 +577,13 @@ cmd_chathistory(struct gw_conn *c, struct irc_msg *m)
 	gw_request(c->gw, c, "storage", h, true);
 }
 
-static void
-cmd_mode(struct gw_conn *c, struct irc_msg *m)
-{
-	const char *t = m->params[0];
-
-	if (t[0] == '#') {
-		if (m->nparams > 1)
-			gw_num(c, 482, t, gw_numeric_text(482), NULL);
-		else
-			gw_num(c, 324, t, "+", NULL);
-	} else if (irc_casecmp(t, c->nick)) {
-		gw_num(c, 502, "Can't change mode for other users", NULL);
-	} else {
-		gw_num(c, 221, "+", NULL);
-	}
-}
-
 static const struct cmd cmds[] = {
 	{ "AUTHENTICATE", true,  1, cmd_authenticate },
 	{ "CAP",          true,  1, cmd_cap },
 	{ "CHATHISTORY",  false, 1, cmd_chathistory },
 	{ "JOIN",         false, 1, cmd_join },
-	{ "MODE",         false, 1, cmd_mode },
+	{ "LIST",         false, 0, gw_cmd_list },
+	{ "MODE",         false, 1, gw_cmd_mode },
 	{ "NAMES",        false, 0, cmd_names },
 	{ "NICK",         true,  0, cmd_nick },
 	{ "NOTICE",       false, 0, cmd_notice },
@@ -544,6 +595,8 @@ static const struct cmd cmds[] = {
 	{ "QUIT",         true,  0, cmd_quit },
 	{ "TOPIC",        false, 1, cmd_topic },
 	{ "USER",         true,  0, cmd_user },
+	{ "WHO",          false, 0, gw_cmd_who },
+	{ "WHOIS",        false, 0, gw_cmd_whois },
 };
 
 void

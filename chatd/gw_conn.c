@@ -108,7 +108,7 @@ gw_num(struct gw_conn *c, unsigned num, ...)
 		m.params[m.nparams++] = p;
 	va_end(ap);
 	/* the last param is text (':' always), but for the numerics made of tokens */
-	m.trailing = num != 4 && num != 221 && num != 324 && num != 333;
+	m.trailing = num != 4 && num != 221 && num != 324 && num != 329 && num != 333;
 	gw_reply(c, &m);
 }
 

@@ -119,6 +119,7 @@ static const struct {
 	{ "multi-prefix", NULL, GW_CAP_MULTI_PREFIX },
 	{ "sasl", "PLAIN", GW_CAP_SASL },
 	{ "server-time", NULL, GW_CAP_SERVER_TIME },
+	{ "userhost-in-names", NULL, GW_CAP_USERHOST },
 };
 #define NCAPS (sizeof caps / sizeof *caps)
 
@@ -194,11 +195,11 @@ gw_cap_req(const char *text, unsigned offered, unsigned *enabled)
 int
 gw_isupport(char *buf, size_t cap, const char *network, unsigned histmax)
 {
-	int n = snprintf(buf, cap, "CASEMAPPING=ascii CHANTYPES=# PREFIX=(o)@ CHANMODES=,,, "
+	int n = snprintf(buf, cap, "CASEMAPPING=ascii CHANTYPES=# PREFIX=(o)@ CHANMODES=,,,n "
 	    "NICKLEN=%d CHANNELLEN=%d TOPICLEN=390 NETWORK=%s "
-	    "TARGMAX=JOIN:1,NAMES:1,PRIVMSG:1,NOTICE:1 CHATHISTORY=%u "
+	    "TARGMAX=JOIN:%d,PART:%d,NAMES:1,WHOIS:1,PRIVMSG:1,NOTICE:1 CHATHISTORY=%u "
 	    "MSGREFTYPES=timestamp,msgid CLIENTTAGDENY=*", IRC_NICK_MAX, IRC_CHAN_MAX,
-	    network, histmax);
+	    network, GW_TARGMAX, GW_TARGMAX, histmax);
 	if (n < 0 || (size_t)n >= cap)
 		return errno = ENOSPC, -1;
 	return n;
@@ -328,6 +329,33 @@ gw_b64_decode(const char *s, void *dst, size_t cap)
 	return (ssize_t)n;
 }
 
+/* --- NAMES ---------------------------------------------------------------------------------- */
+
+size_t
+gw_names_format(char *dst, size_t cap, const char *names, bool userhost)
+{
+	size_t len = 0;
+
+	if (cap == 0)
+		return 0;
+	dst[0] = '\0';
+	for (const char *p = names; *p;) {
+		size_t n = strcspn(p, " ");
+		size_t keep = userhost ? n : strcspn(p, " !");
+		if (n > 0 && len + (len > 0) + keep < cap) {
+			if (len > 0)
+				dst[len++] = ' ';
+			memcpy(dst + len, p, keep);
+			len += keep;
+			dst[len] = '\0';
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return len;
+}
+
 /* --- numerics -------------------------------------------------------------------------------- */
 
 const char *
@@ -335,6 +363,7 @@ gw_numeric_text(unsigned num)
 {
 	switch (num) {
 	case 401: return "No such nick/channel";
+	case 402: return "No such server";
 	case 403: return "No such channel";
 	case 404: return "Cannot send to channel";
 	case 405: return "You have joined too many channels";
@@ -348,6 +377,7 @@ gw_numeric_text(unsigned num)
 	case 432: return "Erroneous nickname";
 	case 433: return "Nickname is already in use";
 	case 442: return "You're not on that channel";
+	case 472: return "is unknown mode char to me";
 	case 451: return "You have not registered";
 	case 461: return "Not enough parameters";
 	case 462: return "You may not reregister";

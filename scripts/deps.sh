@@ -5,7 +5,7 @@
 set -eu
 
 build="build-essential pkg-config libnanomsg-dev libbsd-dev libinih-dev libsodium-dev libsqlite3-dev"
-test="libcmocka-dev nanomsg-utils python3 valgrind clang libclang-rt-14-dev procps iproute2 ngircd irssi tmux"
+test="libcmocka-dev nanomsg-utils python3 valgrind clang libclang-rt-14-dev procps iproute2 ngircd irssi tmux ii weechat-headless"
 bench="s6 hyperfine ngircd"
 
 case "${1:-all}" in

@@ -105,7 +105,7 @@ def test_register_join_post_history():
         r = post(t, "alice", "#lobby", "hi", "d0")
         expect(r["type"] == "post_failed" and r["status"] == 403, "unknown channel: %s" % r, t)
         r = join(t, "alice", "chatd.0/5/1", "#Lobby")
-        expect(r["type"] == "channel_done" and r["status"] == 0 and r["names"] == "@alice",
+        expect(r["type"] == "channel_done" and r["status"] == 0 and r["names"] == "@alice!ualice@h",
                "join: %s" % r, t)
         r = post(t, "bob", "#lobby", "hi", "d1")
         expect(r["type"] == "post_failed" and r["status"] == 404, "not a member: %s" % r, t)

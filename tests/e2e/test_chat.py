@@ -281,6 +281,13 @@ def test_irssi_joins_posts_and_receives():
                            timeout=10)
             got = watcher.wait(r":alice!\S+ PRIVMSG #lobby :hello from irssi", timeout=15)
             expect("PRIVMSG" in got, got)
+            # irssi sent MODE alice +i, MODE #lobby and WHO #lobby on its own: all answered,
+            # no error in the channel's window nor in the status window
+            chan = wait_pane(session, r"Channel #lobby created")
+            subprocess.run(["tmux", "send-keys", "-t", session, "/window 1", "Enter"], timeout=10)
+            status = wait_pane(session, r"Mode change \[\+i\] for user alice")
+            expect(not re.search(r"Unknown command|Not enough parameters|Unknown MODE",
+                                 chan + status), "irssi saw an error:\n%s\n%s" % (chan, status))
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
             watcher.close()

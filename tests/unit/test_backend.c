@@ -100,7 +100,12 @@ test_channels_and_post_check(void **st)
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n"), 0);
 	ch = bk_chan_find(&c, "#a");
 	bk_chan_names(ch, names, sizeof names);
-	assert_string_equal(names, "@alice bob");     /* the creator is operator */
+	assert_string_equal(names, "@alice!u@h bob!u@h");     /* the creator is operator */
+	assert_int_equal(ch->created_ms, 1);
+	assert_true(bk_chan_is_op(ch, "ALICE"));
+	assert_false(bk_chan_is_op(ch, "bob"));
+	bk_chan_names(ch, names, 12);                   /* whole names only */
+	assert_string_equal(names, "@alice!u@h");
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_TOPIC, "3\nbob!u@h\nhello world"), 0);
 	assert_string_equal(ch->topic, "hello world");
 	assert_string_equal(ch->setter, "bob!u@h");
@@ -113,6 +118,7 @@ test_channels_and_post_check(void **st)
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_QUIT, "5\nalice!u@h\nquit"), 0);
 	assert_int_equal(bk_post_check(&c, &u, "alice", "#a"), 403);
 	assert_string_equal(ch->topic, "");             /* an emptied channel is gone */
+	assert_int_equal(ch->created_ms, 0);
 	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "no time"), -1);
 	assert_int_equal(bk_chan_apply(&c, "#a", 99, "1\nx\n"), -1);
 	bk_chans_fini(&c);
@@ -145,6 +151,41 @@ test_join_point(void **st)
 	bk_chans_fini(&c);
 }
 
+/* WHO, WHOIS and LIST data (chat-storage's queries). */
+static void
+test_who_whois_list(void **st)
+{
+	struct bk_chans c = { 0 };
+	struct bk_users u = { 0 };
+	char buf[256];
+
+	reg(&u, "alice", "chatd.0/1/1");
+	reg(&u, "bob", "chatd.0/2/1");
+	assert_int_equal(bk_chan_apply(&c, "#A", CHAT_K_JOIN, "1\nalice!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_JOIN, "3\nbob!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_TOPIC, "4\nbob!u@h\nthe b topic"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#gone", CHAT_K_JOIN, "5\nbob!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#gone", CHAT_K_PART, "6\nbob!u@h\n"), 0);
+	assert_int_equal(bk_user_apply(&u, "bob", BK_EV_JOIN, "#a"), 0);
+	assert_int_equal(bk_user_apply(&u, "bob", BK_EV_JOIN, "#b"), 0);
+
+	bk_who(bk_chan_find(&c, "#a"), &u, NULL, buf, sizeof buf);
+	assert_string_equal(buf, "@alice!u@h Real Name\nbob!u@h Real Name\n");
+	bk_who(NULL, &u, bk_user_find(&u, "BOB"), buf, sizeof buf);
+	assert_string_equal(buf, "bob!u@h Real Name\n");
+	bk_who(bk_chan_find(&c, "#a"), &u, NULL, buf, 30);     /* whole lines only */
+	assert_string_equal(buf, "@alice!u@h Real Name\n");
+	bk_user_chans(&c, bk_user_find(&u, "bob"), buf, sizeof buf);
+	assert_string_equal(buf, "#a @#b");
+	bk_chan_list(&c, buf, sizeof buf);
+	assert_string_equal(buf, "#a 2 \n#b 1 the b topic\n");
+	bk_chan_list(&c, buf, 8);
+	assert_string_equal(buf, "#a 2 \n");
+	bk_chans_fini(&c);
+	bk_users_fini(&u);
+}
+
 int
 main(void)
 {
@@ -153,6 +194,7 @@ main(void)
 		cmocka_unit_test(test_recovery_from_events),
 		cmocka_unit_test(test_channels_and_post_check),
 		cmocka_unit_test(test_join_point),
+		cmocka_unit_test(test_who_whois_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

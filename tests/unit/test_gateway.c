@@ -111,11 +111,12 @@ test_cap_ls_list(void **state)
 {
 	char buf[400];
 	unsigned all = GW_CAP_MESSAGE_TAGS | GW_CAP_SERVER_TIME | GW_CAP_ECHO | GW_CAP_BATCH |
-	    GW_CAP_LABELED | GW_CAP_SASL | GW_CAP_MULTI_PREFIX | GW_CAP_CHATHISTORY;
+	    GW_CAP_LABELED | GW_CAP_SASL | GW_CAP_MULTI_PREFIX | GW_CAP_CHATHISTORY |
+	    GW_CAP_USERHOST;
 
 	assert_true(gw_cap_ls(buf, sizeof buf, all, true) > 0);
 	assert_string_equal(buf, "batch draft/chathistory echo-message labeled-response "
-	    "message-tags multi-prefix sasl=PLAIN server-time");
+	    "message-tags multi-prefix sasl=PLAIN server-time userhost-in-names");
 	assert_true(gw_cap_ls(buf, sizeof buf, all, false) > 0);
 	assert_non_null(strstr(buf, " sasl "));
 	assert_true(gw_cap_ls(buf, sizeof buf, GW_CAP_BATCH | GW_CAP_ECHO, true) > 0);
@@ -159,8 +160,27 @@ test_isupport(void **state)
 	assert_non_null(strstr(buf, "NETWORK=testnet "));
 	assert_non_null(strstr(buf, "CHATHISTORY=100 "));
 	assert_non_null(strstr(buf, "NICKLEN=30 "));
-	assert_non_null(strstr(buf, "TARGMAX=JOIN:1,NAMES:1,PRIVMSG:1,NOTICE:1 "));
+	assert_non_null(strstr(buf, "TARGMAX=JOIN:10,PART:10,NAMES:1,WHOIS:1,PRIVMSG:1,NOTICE:1 "));
+	assert_non_null(strstr(buf, "CHANMODES=,,,n "));
 	assert_int_equal(gw_isupport(buf, 20, "testnet", 100), -1);
+}
+
+static void
+test_names_format(void **state)
+{
+	char buf[64];
+	const char *names = "@alice!u@h  bob!u@10.0.0.1 carol";
+
+	assert_int_equal(gw_names_format(buf, sizeof buf, names, true), 31);
+	assert_string_equal(buf, "@alice!u@h bob!u@10.0.0.1 carol");
+	assert_int_equal(gw_names_format(buf, sizeof buf, names, false), 16);
+	assert_string_equal(buf, "@alice bob carol");
+	gw_names_format(buf, 16, names, true);          /* names that do not fit: left out */
+	assert_string_equal(buf, "@alice!u@h");
+	gw_names_format(buf, 16, names, false);
+	assert_string_equal(buf, "@alice bob");
+	assert_int_equal(gw_names_format(buf, sizeof buf, "", false), 0);
+	assert_string_equal(buf, "");
 }
 
 static void
@@ -253,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_cap_ls_list),
 		cmocka_unit_test(test_cap_req),
 		cmocka_unit_test(test_isupport),
+		cmocka_unit_test(test_names_format),
 		cmocka_unit_test(test_tag_insert),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_item_line),
