@@ -149,11 +149,10 @@ event_item(struct chat_item *it, const char *chan, int64_t pos, int kind, int64_
 
 /* Journal a channel event and fan it out. */
 static void
-chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
+chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text, int64_t ms)
 {
 	char data[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
 	struct chat_item it;
-	int64_t ms = now_ms();
 
 	snprintf(data, sizeof data, "%" PRId64 "\n%s\n%s", ms, prefix, text);
 	if (c->seq == 0)
@@ -167,13 +166,21 @@ chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
 	fan_out(&it);
 }
 
-/* The user leaves every channel (QUIT events). */
+static void
+chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
+{
+	chan_event_at(c, kind, prefix, text, now_ms());
+}
+
+/* The user leaves every channel (QUIT events, one time for all: gateways show it once). */
 static void
 quit_all(const char *nick, const char *prefix, const char *reason)
 {
+	int64_t ms = now_ms();
+
 	for (size_t i = 0; i < chans.n; i++)
 		if (bk_chan_member(chans.v[i], nick))
-			chan_event(chans.v[i], CHAT_K_QUIT, prefix, reason);
+			chan_event_at(chans.v[i], CHAT_K_QUIT, prefix, reason, ms);
 }
 
 /* Journal a session event of `nick`. 1: identical to its last event (a retry): nothing

@@ -578,7 +578,8 @@ on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 	if (m->op == CHAT_K_JOIN && m->status)
 		gw_join_release(c);
 	if (m->status) {
-		if (m->op == CHAT_K_NAMES && (m->status == 403 || m->status == 401))
+		if (m->op == CHAT_K_NAMES && !c->req_topic &&
+		    (m->status == 403 || m->status == 401))
 			gw_num(c, 366, m->target, "End of /NAMES list", NULL);
 		else
 			gw_num(c, m->status, m->target, gw_numeric_text(m->status), NULL);

@@ -361,10 +361,7 @@ part_one(struct gw_conn *c, const char *chan)
 		gw_num(c, 403, chan, gw_numeric_text(403), NULL);
 		return;
 	}
-	if (!gw_in_chan(c, chan)) {
-		gw_num(c, 442, chan, gw_numeric_text(442), NULL);
-		return;
-	}
+	/* not a member: storage tells 403 (no such channel) from 442 (not on it) */
 	channel_op(c, CHAT_K_PART, chan, c->op_text);
 }
 
@@ -467,11 +464,7 @@ cmd_topic(struct gw_conn *c, struct irc_msg *m)
 		c->req_topic = true;
 		return;
 	}
-	if (!gw_in_chan(c, chan)) {
-		gw_num(c, 442, chan, gw_numeric_text(442), NULL);
-		return;
-	}
-	snprintf(text, sizeof text, "%s", m->params[1]);
+	snprintf(text, sizeof text, "%s", m->params[1]);     /* 403 or 442 from storage */
 	text[irc_utf8_cut(text, strlen(text), 390)] = '\0';
 	channel_op(c, CHAT_K_TOPIC, chan, text);
 }

@@ -108,7 +108,7 @@ def test_join_and_part_lists_in_order_in_one_labeled_response():
         a.send("PART #a,#zz,#b :see you")
         got = sync(a, "p")
         expect(got == [":alice!alice@127.0.0.1 PART #a :see you",
-                       ":%s 442 alice #zz :You're not on that channel" % SRV,
+                       ":%s 403 alice #zz :No such channel" % SRV,
                        ":alice!alice@127.0.0.1 PART #b :see you"], "PART list: %s" % got, t)
         send(a, "JOIN #d", "JOIN 0")
         got = sync(a, "zero")
