@@ -573,8 +573,10 @@ on_since(bool events)
 }
 
 /* HISTORY: status 0 (items, possibly none: an unknown msgid gives none), 403 INVALID_TARGET
- * (no such channel, not a member; a nick other than the requester's own), 461 INVALID_PARAMS
- * (bad ref or subcommand), 500 MESSAGE_ERROR (the store failed). */
+ * (no such channel, not a member), 461 INVALID_PARAMS (bad ref or subcommand), 500
+ * MESSAGE_ERROR (the store failed). A nick target X asked by R: the R<->X conversation (both
+ * directions; none for a nick never seen); X == R: every direct message R received, from
+ * anyone, oneself included (docs/chatd.md). */
 static void
 on_history(void)
 {
@@ -584,8 +586,9 @@ on_history(void)
 	char t[CHAT_TARGET_MAX + 1], me[CHAT_NICK_MAX + 1];
 	struct bk_chan *c;
 	struct jref r1, r2;
-	int lim = in.limit > HISTORY_MAX ? HISTORY_MAX : (int)in.limit;
+	int lim = in.limit > HISTORY_MAX ? HISTORY_MAX : (int)in.limit, rc = 0;
 	unsigned st = 0;
+	bool dm = false;
 
 	bk_fold(in.target, t, sizeof t);
 	bk_fold(in.nick, me, sizeof me);
@@ -596,12 +599,15 @@ on_history(void)
 	if (t[0] == '#')
 		st = (c = bk_chan_find(&chans, t)) && bk_chan_member(c, me) ? 0 : 403;
 	else
-		st = strcmp(t, me) == 0 ? 0 : 403;
+		dm = strcmp(t, me) != 0;
 	if (st == 0 && (in.op < CHAT_H_LATEST || in.op > CHAT_H_AROUND ||
 	    journal_ref_parse(in.ref1, &r1) < 0 ||
 	    (in.op == CHAT_H_BETWEEN && journal_ref_parse(in.ref2, &r2) < 0)))
 		st = 461;
-	if (st == 0 && journal_history(J, t, kinds[in.op], &r1, &r2, lim, rows_cb, NULL) < 0) {
+	if (st == 0)
+		rc = dm ? journal_history_dm(J, me, t, kinds[in.op], &r1, &r2, lim, rows_cb, NULL)
+		    : journal_history(J, t, kinds[in.op], &r1, &r2, lim, rows_cb, NULL);
+	if (rc < 0) {
 		if (errno == EINVAL)
 			st = 461;
 		else if (errno != ENOENT)

@@ -14,11 +14,16 @@
 #include "chatd.h"
 #include "journal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2	/* 2: conversations (conv, conv_seq) */
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
 #define INDEX_EVERY 262144	/* tail size that forces an index flush (memory bound) */
 #define NAME_MAX_LEN 64		/* account and session user names */
+/* A direct conversation's stream name: "DM:" + journal_dm_target(). Targets are casefolded, so
+ * no target contains an upper-case letter: the "DM:" names cannot collide with any target in
+ * the in-memory map or in chan_index, which the conversations share with the targets. */
+#define CONV_PREFIX "DM:"
+#define CONV_MAX (sizeof CONV_PREFIX - 1 + JOURNAL_TARGET_MAX + 1)
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lower case */
 
@@ -38,7 +43,9 @@ static const char schema_sql[] =
 	" account TEXT,"
 	" tags TEXT,"
 	" text TEXT NOT NULL,"
-	" dedupe TEXT);"		/* the sender's id, unique when not NULL */
+	" dedupe TEXT,"		/* the sender's id, unique when not NULL */
+	" conv TEXT,"		/* a direct message's conversation 'DM:nick1,nick2', else NULL */
+	" conv_seq INTEGER);"	/* contiguous from 1 per conv */
 	"CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
 	" id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
 	/* the key itself, not a hash: senders' keys share prefixes, so lookups and the bulk
@@ -57,21 +64,22 @@ enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_DKEY, S_N
+	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO messages(id, ts_ms, target, chan_seq, cmd, source, account,"
-	    " tags, text, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    " tags, text, dedupe, conv, conv_seq)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[S_DEDUPE] = "SELECT id FROM dedupe WHERE key = ?1",
 	[S_DKEY] = "SELECT dedupe FROM messages WHERE id = ?1",
 	[S_TLAST] = "SELECT c.chan_seq, m.ts_ms FROM chan_index c JOIN messages m ON m.id = c.id"
 	    " WHERE c.target = ?1 ORDER BY c.chan_seq DESC LIMIT 1",
 	[S_TFIRST] = "SELECT chan_seq FROM chan_index WHERE target = ?1"
 	    " ORDER BY chan_seq LIMIT 1",
-	[S_BYID] = "SELECT target, chan_seq, ts_ms FROM messages WHERE id = ?1",
+	[S_BYID] = "SELECT target, chan_seq, ts_ms, conv, conv_seq FROM messages WHERE id = ?1",
 	[S_TSAT] = "SELECT m.ts_ms FROM chan_index c JOIN messages m ON m.id = c.id"
 	    " WHERE c.target = ?1 AND c.chan_seq = ?2",
 	[S_RANGE] = "SELECT m.id, m.ts_ms, m.target, m.chan_seq, m.cmd, m.source, m.account,"
@@ -80,11 +88,15 @@ static const char *const st_sql[S_N] = {
 	[S_ROW] = "SELECT " MSG_COLS " FROM messages WHERE id = ?1",
 	[S_SCAN] = "SELECT " MSG_COLS " FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[S_LAST] = "SELECT id, ts_ms FROM messages ORDER BY id DESC LIMIT 1",
-	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe FROM messages WHERE id > ?1"
-	    " ORDER BY id",
+	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe, conv, conv_seq FROM messages"
+	    " WHERE id > ?1 ORDER BY id",
 	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id)"
 	    " SELECT target, chan_seq, id FROM messages WHERE id > ?1 AND id <= ?2"
 	    " ORDER BY target, chan_seq",
+	/* a conversation is a stream in chan_index too, under its "DM:" name */
+	[S_FLUSH_CONV] = "INSERT INTO chan_index(target, chan_seq, id)"
+	    " SELECT conv, conv_seq, id FROM messages WHERE id > ?1 AND id <= ?2"
+	    " AND conv IS NOT NULL ORDER BY conv, conv_seq",
 	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
 	    " WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL ORDER BY dedupe",
 	[S_MARK_SET] = "UPDATE meta SET value = ?1 WHERE key = 'indexed_upto'",
@@ -301,6 +313,40 @@ journal_dm_target(const char *a, const char *b, char *buf, size_t size)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+is_conv(const char *name)
+{
+	return strncmp(name, CONV_PREFIX, sizeof CONV_PREFIX - 1) == 0;
+}
+
+/* The conversation stream of nicks a and b (either case) into buf[CONV_MAX]. 0 or -1. */
+static int
+conv_of_nicks(const char *a, const char *b, char *buf)
+{
+	memcpy(buf, CONV_PREFIX, sizeof CONV_PREFIX - 1);
+	return journal_dm_target(a, b, buf + sizeof CONV_PREFIX - 1,
+	    CONV_MAX - (sizeof CONV_PREFIX - 1));
+}
+
+/* The conversation of a message from `source` (nick!user@host) to folded target t, into
+ * buf[CONV_MAX]: 0, or -1 if it is none (t a channel or not a nick, no source nick, or a
+ * name too long). */
+static int
+conv_of(const char *source, const char *t, char *buf)
+{
+	char nick[JOURNAL_TARGET_MAX + 1];
+	size_t n;
+
+	if (t[0] == '#' || strchr(t, ',') != NULL)
+		return -1;
+	n = strcspn(source, "!@");
+	if (n == 0 || n > JOURNAL_TARGET_MAX || memchr(source, ',', n) != NULL)
+		return -1;
+	memcpy(nick, source, n);
+	nick[n] = '\0';
+	return conv_of_nicks(nick, t, buf);
 }
 
 /* --- the in-memory tables: targets and tail dedupe keys ------------------------------------ */
@@ -543,7 +589,10 @@ load_state(struct journal *j)
 	sqlite3_bind_int64(s, 1, j->indexed);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if (tail_add(j, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-		    col_text(s, 2), sqlite3_column_int64(s, 3), col_text(s, 4)) < 0)
+		    col_text(s, 2), sqlite3_column_int64(s, 3), col_text(s, 4)) < 0 ||
+		    (col_text(s, 5) != NULL && tail_add(j, sqlite3_column_int64(s, 0),
+		    sqlite3_column_int64(s, 1), col_text(s, 5), sqlite3_column_int64(s, 6),
+		    NULL) < 0))
 			break;
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : eio();
@@ -601,7 +650,10 @@ journal_flush_index(struct journal *j, int64_t max)
 	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
 	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 2, upto);
 	sqlite3_bind_int64(st(j, S_MARK_SET), 1, upto);
-	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_DUP) < 0 ||
+	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 1, j->indexed);
+	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
+	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
+	    exec_st(j, S_FLUSH_DUP) < 0 ||
 	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0) {
 		e = errno;
 		if (!sqlite3_get_autocommit(j->db))
@@ -665,7 +717,54 @@ read_int(sqlite3 *db, const char *sql, int64_t *v)
 	return rc == SQLITE_ROW ? 0 : eio();
 }
 
-/* Pragmas, schema (created or checked), msgid prefix. */
+/* Version 1 to 2: number the direct messages already journaled in their conversations
+ * (conv, conv_seq) and index those under the watermark in chan_index (load_state indexes the
+ * tail in memory). One transaction; reads every message once. 0 or -1. */
+static int
+migrate_v1(struct journal *j)
+{
+	char cv[CONV_MAX];
+	sqlite3_stmt *q = NULL, *u = NULL;
+	struct tgt *c;
+	int rc = SQLITE_ERROR, fresh;
+
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE; ALTER TABLE messages ADD COLUMN conv TEXT;"
+	    "ALTER TABLE messages ADD COLUMN conv_seq INTEGER", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(j->db, "SELECT id, source, target FROM messages"
+	    " WHERE substr(target, 1, 1) <> '#' ORDER BY id", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(j->db, "UPDATE messages SET conv = ?2, conv_seq = ?3 WHERE id = ?1",
+	    -1, &u, NULL) != SQLITE_OK)
+		goto out;
+	/* updating other columns of the row just read keeps a scan in id order valid */
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (conv_of(col_text(q, 1), col_text(q, 2), cv) < 0)
+			continue;
+		if ((c = tmap_put(j, cv, &fresh)) == NULL)
+			break;
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
+		sqlite3_bind_text(u, 2, cv, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(u, 3, ++c->last_seq);
+		if (sqlite3_step(u) != SQLITE_DONE)
+			break;
+		sqlite3_reset(u);
+	}
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_exec(j->db, "INSERT INTO chan_index(target, chan_seq, id)"
+		    " SELECT conv, conv_seq, id FROM messages WHERE conv IS NOT NULL AND id <="
+		    " (SELECT value FROM meta WHERE key = 'indexed_upto') ORDER BY conv, conv_seq;"
+		    "PRAGMA user_version = 2; COMMIT", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	tmap_clear(j);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (!sqlite3_get_autocommit(j->db))
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return eio();
+}
+
+/* Pragmas, schema (created, migrated or checked), msgid prefix. */
 static int
 setup_db(struct journal *j)
 {
@@ -681,7 +780,9 @@ setup_db(struct journal *j)
 		return -1;
 	if (version == 0)
 		return create_schema(j);
-	if (version != SCHEMA_VERSION) {
+	if (version == 1 && migrate_v1(j) < 0)
+		return -1;
+	if (version != 1 && version != SCHEMA_VERSION) {
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
@@ -842,12 +943,37 @@ fill_dup(struct journal *j, int64_t id, struct jout *out)
 	return rc == SQLITE_ROW ? 0 : eio();
 }
 
+/* A direct message also goes on its conversation's stream (docs/journal.md): *c is that
+ * stream's entry, NULL for a message that is in no conversation; cv[CONV_MAX] its name. Room
+ * is made first, so that looking up the target next cannot move *c. 0 or -1. */
+static int
+conv_get(struct journal *j, const struct jin *in, const char *t, char *cv, struct tgt **c)
+{
+	*c = NULL;
+	if (conv_of(in->source, t, cv) < 0)
+		return 0;
+	while ((j->tlen + 2) * 2 > j->tcap)
+		if (tmap_grow(j) < 0)
+			return -1;
+	return (*c = tmap_get(j, cv)) != NULL ? 0 : -1;
+}
+
+static void
+conv_bind(sqlite3_stmt *s, const struct tgt *c, const char *cv)
+{
+	sqlite3_bind_text(s, 11, c != NULL ? cv : NULL, -1, SQLITE_STATIC);
+	if (c != NULL)
+		sqlite3_bind_int64(s, 12, c->last_seq + 1);
+	else
+		sqlite3_bind_null(s, 12);
+}
+
 static int
 append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *out)
 {
-	char t[JOURNAL_TARGET_MAX + 1];
+	char t[JOURNAL_TARGET_MAX + 1], cv[CONV_MAX];
 	sqlite3_stmt *s = st(j, S_INSERT);
-	struct tgt *e;
+	struct tgt *e, *c;
 	int64_t ts, id;
 	uint64_t h = 0;
 	size_t slot = 0;
@@ -859,11 +985,13 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 			return id < 0 ? -1 : fill_dup(j, id, out);
 	}
 	fold(in->target, t, JOURNAL_TARGET_MAX);
-	if ((e = tmap_get(j, t)) == NULL)
+	if (conv_get(j, in, t, cv, &c) < 0 || (e = tmap_get(j, t)) == NULL)
 		return -1;
 	ts = now > j->last_ts ? now : j->last_ts;
 	if (ts <= e->last_ts)
 		ts = e->last_ts + 1;
+	if (c != NULL && ts <= c->last_ts)	/* distinct times in a conversation too */
+		ts = c->last_ts + 1;
 	sqlite3_bind_int64(s, 1, j->next_id);
 	sqlite3_bind_int64(s, 2, ts);
 	sqlite3_bind_text(s, 3, t, -1, SQLITE_STATIC);
@@ -874,11 +1002,12 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 	sqlite3_bind_text(s, 8, in->tags, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 9, in->text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 10, in->dedupe, -1, SQLITE_STATIC);
+	conv_bind(s, c, cv);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return eio();
-	if (tail_push(e, j->next_id, ts) < 0)
+	if (tail_push(e, j->next_id, ts) < 0 || (c != NULL && tail_push(c, j->next_id, ts) < 0))
 		return -1;
 	if (in->dedupe != NULL) {	/* the slot dedupe_id found free */
 		j->dmap[slot].hash = h;
@@ -1073,10 +1202,12 @@ get_span(struct journal *j, const char *t, struct span *sp)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : eio();
 }
 
-/* The largest chan_seq whose ts_ms <= ts (first - 1 if none); binary search, since ts_ms is
- * strictly increasing with chan_seq in a target. Sets *eq if that message has ts_ms == ts. */
+/* The largest chan_seq whose ts_ms <= ts (< ts if strict; first - 1 if none); binary search,
+ * since ts_ms increases with chan_seq in a stream (strictly, but for the direct messages of a
+ * journal migrated from version 1). Sets *eq if that message has ts_ms == ts. */
 static int64_t
-seq_le(struct journal *j, const char *t, const struct span *sp, int64_t ts, int *eq)
+seq_le(struct journal *j, const char *t, const struct span *sp, int64_t ts, int strict,
+    int *eq)
 {
 	int64_t lo = sp->first, hi = sp->last, best = sp->first - 1, v, besttime = -1;
 
@@ -1084,7 +1215,7 @@ seq_le(struct journal *j, const char *t, const struct span *sp, int64_t ts, int 
 		int64_t mid = lo + (hi - lo) / 2;
 		if ((v = ts_at(j, t, mid)) < 0)
 			return -1;
-		if (v <= ts) {
+		if (v < ts || (v == ts && !strict)) {
 			best = mid;
 			besttime = v;
 			lo = mid + 1;
@@ -1094,6 +1225,23 @@ seq_le(struct journal *j, const char *t, const struct span *sp, int64_t ts, int 
 	}
 	*eq = besttime == ts;
 	return best;
+}
+
+/* The first seq of the messages at time ts, the last of which is le: le itself, unless
+ * several share that time (only in a conversation migrated from version 1). Or -1. */
+static int64_t
+first_at(struct journal *j, const char *t, const struct span *sp, int64_t le, int64_t ts)
+{
+	int64_t v;
+	int eq;
+
+	if (le == sp->first)
+		return le;
+	if ((v = ts_at(j, t, le - 1)) < 0)
+		return -1;
+	if (v < ts)
+		return le;
+	return (v = seq_le(j, t, sp, ts, 1, &eq)) < 0 ? -1 : v + 1;
 }
 
 /* A reference as positions in the target: seqs > after come after it, seqs < before come
@@ -1112,10 +1260,12 @@ resolve(struct journal *j, const char *t, const struct span *sp, const struct jr
 	int rc, eq = 0;
 
 	if (r->type == JREF_TS) {
-		if ((le = seq_le(j, t, sp, r->ts_ms, &eq)) < 0)
+		if ((le = seq_le(j, t, sp, r->ts_ms, 0, &eq)) < 0)
 			return -1;
 		p->after = le;
-		p->before = eq ? le : le + 1;
+		p->before = le + 1;
+		if (eq && (p->before = first_at(j, t, sp, le, r->ts_ms)) < 0)
+			return -1;
 		p->exact = eq;
 		p->key = p->after + p->before;
 		return 0;
@@ -1127,8 +1277,9 @@ resolve(struct journal *j, const char *t, const struct span *sp, const struct jr
 	s = st(j, S_BYID);
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && strcmp(col_text(s, 0), t) == 0) {
-		p->after = p->before = sqlite3_column_int64(s, 1);
+	if (rc == SQLITE_ROW && (strcmp(col_text(s, 0), t) == 0 ||
+	    (col_text(s, 3) != NULL && strcmp(col_text(s, 3), t) == 0))) {
+		p->after = p->before = sqlite3_column_int64(s, is_conv(t) ? 4 : 1);
 		p->exact = 1;
 		p->key = 2 * p->after;
 	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
@@ -1184,22 +1335,16 @@ window(enum journal_kind kind, const struct span *sp, const struct pos *p1,
 		*b = sp->last;
 }
 
-int
-journal_history(struct journal *j, const char *target, enum journal_kind kind,
-    const struct jref *r1, const struct jref *r2, int limit, journal_msg_cb *cb, void *arg)
+/* CHATHISTORY on stream t (a folded target or a conversation's name); kind and refs checked. */
+static int
+history_of(struct journal *j, const char *t, enum journal_kind kind, const struct jref *r1,
+    const struct jref *r2, int limit, journal_msg_cb *cb, void *arg)
 {
-	char t[JOURNAL_TARGET_MAX + 1];
 	struct pos p1 = { 0 }, p2 = { 0 };
 	struct span sp;
-	int64_t a, b;
+	int64_t a = 1, b = 0;
 	int have1 = r1 != NULL && r1->type != JREF_NONE;
 
-	if (fold(target, t, JOURNAL_TARGET_MAX) < 0 || kind < JOURNAL_LATEST ||
-	    kind > JOURNAL_AROUND || (!have1 && kind != JOURNAL_LATEST) ||
-	    (kind == JOURNAL_BETWEEN && (r2 == NULL || r2->type == JREF_NONE))) {
-		errno = EINVAL;
-		return -1;
-	}
 	if (get_span(j, t, &sp) < 0)
 		return -1;
 	if (have1 && resolve(j, t, &sp, r1, &p1) < 0)
@@ -1210,6 +1355,44 @@ journal_history(struct journal *j, const char *target, enum journal_kind kind,
 		return 0;
 	window(kind, &sp, &p1, &p2, have1, limit, &a, &b);
 	return emit_range(j, t, a, b, cb, arg);
+}
+
+static int
+valid_query(enum journal_kind kind, const struct jref *r1, const struct jref *r2)
+{
+	int have1 = r1 != NULL && r1->type != JREF_NONE;
+
+	return kind >= JOURNAL_LATEST && kind <= JOURNAL_AROUND &&
+	    (have1 || kind == JOURNAL_LATEST) &&
+	    (kind != JOURNAL_BETWEEN || (r2 != NULL && r2->type != JREF_NONE));
+}
+
+int
+journal_history(struct journal *j, const char *target, enum journal_kind kind,
+    const struct jref *r1, const struct jref *r2, int limit, journal_msg_cb *cb, void *arg)
+{
+	char t[JOURNAL_TARGET_MAX + 1];
+
+	if (fold(target, t, JOURNAL_TARGET_MAX) < 0 || !valid_query(kind, r1, r2)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return history_of(j, t, kind, r1, r2, limit, cb, arg);
+}
+
+int
+journal_history_dm(struct journal *j, const char *me, const char *other,
+    enum journal_kind kind, const struct jref *r1, const struct jref *r2, int limit,
+    journal_msg_cb *cb, void *arg)
+{
+	char cv[CONV_MAX];
+
+	if (conv_of_nicks(me, other, cv) < 0 || strchr(cv, ',') != strrchr(cv, ',') ||
+	    !valid_query(kind, r1, r2)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return history_of(j, cv, kind, r1, r2, limit, cb, arg);
 }
 
 /* --- accounts ----------------------------------------------------------------------------- */

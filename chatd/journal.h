@@ -23,8 +23,10 @@ struct journal;
 
 enum journal_cmd { JOURNAL_PRIVMSG = 0, JOURNAL_NOTICE = 1 };
 
-/* One message to journal. target: a channel ("#lobby") or a direct-message pair made by
- * journal_dm_target(); it is casefolded (ASCII) by the journal. dedupe: the sender's id for
+/* One message to journal. target: a channel ("#lobby") or, for a direct message, the
+ * recipient's nick; it is casefolded (ASCII) by the journal. A target that does not start
+ * with '#' and holds no ',' is a nick: the message is then also on the conversation of the
+ * source's nick and that nick (journal_history_dm). dedupe: the sender's id for
  * this message (e.g. "gw2:conn17:seq42"), unique per message, reused verbatim on a retry;
  * NULL means no de-duplication. account and tags may be NULL. */
 struct jin {
@@ -100,6 +102,16 @@ int journal_append(struct journal *, const struct jin *in, size_t n, struct jout
  * EINVAL for a bad kind/ref combination, EIO. */
 int journal_history(struct journal *, const char *target, enum journal_kind kind,
     const struct jref *r1, const struct jref *r2, int limit, journal_msg_cb *cb, void *arg);
+/* CHATHISTORY on the direct conversation of nicks `me` and `other` (ASCII-casefolded; the
+ * same conversation whichever way round): the PRIVMSG/NOTICEs either sent to the other, in
+ * journal order, with the same kinds, refs, bounds and results as journal_history (a msgid
+ * ref must name a message of this conversation, else ENOENT). me == other gives the messages
+ * one sent to oneself. The jmsg's chan_seq is the message's in its target (the recipient).
+ * Returns the count passed to cb, or -1: EINVAL (as journal_history, or a nick that is empty,
+ * holds a ',' or is too long), ENOENT, EIO. */
+int journal_history_dm(struct journal *, const char *me, const char *other,
+    enum journal_kind kind, const struct jref *r1, const struct jref *r2, int limit,
+    journal_msg_cb *cb, void *arg);
 /* Gap repair: messages of `target` with chan_seq > after_seq, oldest first, at most limit.
  * Returns the count passed to cb, or -1. */
 int journal_since(struct journal *, const char *target, int64_t after_seq, int limit,
@@ -132,8 +144,9 @@ int64_t journal_msgid_id(const struct journal *, const char *msgid);
 int journal_ref_parse(const char *s, struct jref *ref);
 /* Format ts_ms as server-time (YYYY-MM-DDThh:mm:ss.sssZ) into buf[25]. */
 void journal_ts_format(int64_t ts_ms, char buf[25]);
-/* Direct-message target of nicks a and b: casefolded, sorted, joined by ','. Returns 0,
- * or -1 (ENAMETOOLONG) if it does not fit in buf. */
+/* The conversation key of nicks a and b: casefolded, sorted, joined by ',' ("alice,bob", the
+ * same either way round; the journal names the conversation's stream "DM:" + this key).
+ * Returns 0, or -1 (ENAMETOOLONG) if it does not fit in buf or JOURNAL_TARGET_MAX. */
 int journal_dm_target(const char *a, const char *b, char *buf, size_t size);
 
 /* Accounts (SASL PLAIN). Names are casefolded; passwords are hashed with argon2id

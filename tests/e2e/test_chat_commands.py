@@ -1,6 +1,7 @@
 """The chat commands against the real tree (etc/chat.conf: storage, sessions, gateways), over
 TCP on 127.0.0.1: PART/NAMES/TOPIC, direct messages, the error numerics, QUIT, SASL PLAIN with
-accounts in the journal, and every CHATHISTORY subcommand with msgid and timestamp refs."""
+accounts in the journal, and every CHATHISTORY subcommand with msgid and timestamp refs, on a
+channel and on a direct conversation (alice<->bob, with carol's messages kept out)."""
 import base64
 import socket
 
@@ -161,7 +162,8 @@ def test_sasl_plain_with_accounts_in_the_journal():
 
 
 def history(c, line, target="#h"):
-    """Send a CHATHISTORY line; the texts of its batch (checked: one batch, right type)."""
+    """Send a CHATHISTORY line; (text, tags, line) of each message of its batch (checked: one
+    batch, right type, for target)."""
     c.send(line)
     start = c.wait(r"BATCH \+\S+ chathistory %s" % target)
     ref = start.split("BATCH +", 1)[1].split()[0]
@@ -170,7 +172,7 @@ def history(c, line, target="#h"):
         line = c.wait(r"batch=%s|BATCH -%s" % (ref, ref))
         if "BATCH -" + ref in line:
             return out
-        out.append((text_of(line), tags(line)))
+        out.append((text_of(line), tags(line), line))
 
 
 def test_every_chathistory_subcommand():
@@ -252,7 +254,81 @@ def test_every_chathistory_subcommand():
             a.wait(r"PRIVMSG hist :dm one")
             rows = texts(history(a, "CHATHISTORY LATEST hist * 5", target="hist"))
             expect(rows == ["dm one"], "direct-message history: %s" % rows, t)
+            check_conversations(port, t)
         finally:
             a.close()
             o.close()
         t.stop()
+
+
+def check_conversations(port, t):
+    """CHATHISTORY on another's nick: the conversation with it, both directions, oldest first,
+    every subcommand; the other conversations stay out."""
+    al, bo, ca = (Client(port, n, CAPS) for n in ("alice", "bob", "carol"))
+    try:
+        def say(src, dst, text):
+            src.send("PRIVMSG %s :%s" % (dst.nick, text))
+            echo = src.wait(r":%s!\S+ PRIVMSG %s :%s$" % (src.nick, dst.nick, text))
+            dst.wait(r":%s!\S+ PRIVMSG %s :%s$" % (src.nick, dst.nick, text))
+            return tags(echo)
+        mid, ts = [], []
+        for i in range(8):                  # d0 alice->bob, d1 bob->alice, ... and others
+            src, dst = (al, bo) if i % 2 == 0 else (bo, al)
+            tg = say(src, dst, "d%d" % i)
+            mid.append(tg["msgid"])
+            ts.append(tg["time"])
+            say(ca, al, "carol to alice %d" % i)
+            say(al, ca, "alice to carol %d" % i)
+        say(bo, ca, "bob to carol")
+        say(al, al, "alice to herself")
+        d = lambda *ix: ["d%d" % i for i in ix]
+        texts = lambda rows: [r[0] for r in rows]
+        rows = history(al, "CHATHISTORY LATEST bob * 100", target="bob")
+        expect(texts(rows) == d(*range(8)), "the conversation: %s" % texts(rows), t)
+        for i, (_, tg, line) in enumerate(rows):
+            src, dst = ("alice", "bob") if i % 2 == 0 else ("bob", "alice")
+            expect(line.split(" ", 1)[1].startswith(":%s!" % src) and
+                   " PRIVMSG %s :" % dst in line, "original source and target: " + line, t)
+            expect(tg["msgid"] == mid[i] and tg["time"] == ts[i], "msgid and time: " + line, t)
+        cases = [
+            ("LATEST bob * 3", d(5, 6, 7)),
+            ("LATEST bob msgid=%s 100" % mid[4], d(5, 6, 7)),
+            ("LATEST bob timestamp=%s 100" % ts[5], d(6, 7)),
+            ("BEFORE bob msgid=%s 2" % mid[5], d(3, 4)),
+            ("BEFORE bob timestamp=%s 10" % ts[2], d(0, 1)),
+            ("AFTER bob msgid=%s 3" % mid[1], d(2, 3, 4)),
+            ("AFTER bob timestamp=%s 10" % ts[5], d(6, 7)),
+            ("BETWEEN bob msgid=%s msgid=%s 10" % (mid[1], mid[6]), d(2, 3, 4, 5)),
+            ("BETWEEN bob msgid=%s msgid=%s 2" % (mid[6], mid[1]), d(4, 5)),
+            ("BETWEEN bob timestamp=%s timestamp=%s 10" % (ts[0], ts[3]), d(1, 2)),
+            ("AROUND bob msgid=%s 3" % mid[4], d(3, 4, 5)),
+            ("AFTER bob msgid=%s 5" % mid[7], []),
+        ]
+        for cmd, want in cases:
+            got = texts(history(al, "CHATHISTORY " + cmd, target="bob"))
+            expect(got == want, "alice: CHATHISTORY %s: %s, want %s" % (cmd, got, want), t)
+        # the other side, any case: the same conversation, under the name asked
+        got = texts(history(bo, "CHATHISTORY LATEST ALICE * 100", target="ALICE"))
+        expect(got == d(*range(8)), "bob's view: %s" % got, t)
+        got = texts(history(bo, "CHATHISTORY BEFORE alice msgid=%s 2" % mid[2], target="alice"))
+        expect(got == d(0, 1), "bob's view, BEFORE: %s" % got, t)
+        got = texts(history(ca, "CHATHISTORY LATEST bob * 100", target="bob"))
+        expect(got == ["bob to carol"], "carol with bob: %s" % got, t)
+        got = texts(history(al, "CHATHISTORY LATEST carol * 100", target="carol"))
+        expect(got == [x for i in range(8) for x in ("carol to alice %d" % i,
+                                                       "alice to carol %d" % i)],
+               "alice with carol: %s" % got, t)
+        expect(history(al, "CHATHISTORY LATEST nobody * 10", target="nobody") == [],
+               "a nick never seen: an empty batch", t)
+        # a msgid of another conversation: none
+        expect(history(al, "CHATHISTORY AFTER bob msgid=%s 10" % mid[0], target="bob") != [] and
+               history(ca, "CHATHISTORY AFTER bob msgid=%s 10" % mid[0], target="bob") == [],
+               "a ref from another conversation gives nothing", t)
+        # one's own nick: every direct message received, from anyone
+        got = texts(history(al, "CHATHISTORY LATEST alice * 100", target="alice"))
+        expect(got == [x for i in range(8) for x in ((["d%d" % i] if i % 2 else []) +
+                                                      ["carol to alice %d" % i])] +
+               ["alice to herself"], "alice's own nick: %s" % got, t)
+    finally:
+        for c in (al, bo, ca):
+            c.close()

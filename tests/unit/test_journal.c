@@ -1,6 +1,7 @@
 /* Unit tests for chatd/journal.c: group commit, de-duplication, timestamps, every
- * CHATHISTORY kind with its edge cases, accounts, session events and snapshots, reopening,
- * and a child SIGKILLed while it appends. Each test has its own mkdtemp directory. */
+ * CHATHISTORY kind with its edge cases (on a channel and on a direct conversation), the
+ * migration of a version 1 file, accounts, session events and snapshots, reopening, and a
+ * child SIGKILLed while it appends. Each test has its own mkdtemp directory. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "../../chatd/journal.h"
 
@@ -364,22 +366,54 @@ test_ref_parse_and_format(void **state)
 
 /* --- CHATHISTORY -------------------------------------------------------------------------- */
 
-/* #c holds seq 1..10 at ts T0 + 10 * seq, interleaved with #other; msgids kept. */
+/* #c holds seq 1..10 at ts T0 + 10 * seq, interleaved with #other; msgids kept. The same
+ * cases run on a direct conversation (fill_history with conv): then me and peer name it, and
+ * position k of the conversation is at ts T0 + 10 * k. */
 #define T0 1000000000000LL
 struct hist {
 	struct fx *f;
 	char msgid[11][JOURNAL_MSGID_MAX];
 	char other[JOURNAL_MSGID_MAX];
+	const char *me, *peer;	/* NULL: the channel #c */
 };
 
-static void
-fill_history(struct hist *h, struct fx *f)
+/* A direct message from nick `from` (as nick!u@h) to `to`, alone in its batch. */
+static struct jout
+dm(struct fx *f, const char *from, const char *to, const char *text)
 {
+	char src[64];
+	struct jin in = { .target = to, .source = src, .text = text, .cmd = JOURNAL_PRIVMSG };
+	struct jout out;
+
+	snprintf(src, sizeof src, "%s!u@h", from);
+	assert_int_equal(journal_append(f->j, &in, 1, &out), 0);
+	return out;
+}
+
+/* Fill #c (conv = 0; h->other: a msgid of #other), or (conv = 1) the alice<->bob
+ * conversation at positions 1..10, ts T0 + 10 * k: alice (as "alice") to "Bob" when k is odd,
+ * bob (as "BOB") to "alice" when even, each followed, at the same clock reading, by what must
+ * stay out of it: carol to alice, alice to carol, bob to carol, alice to herself, and alice in
+ * #c (h->other: a msgid of carol's). */
+static void
+fill_history(struct hist *h, struct fx *f, int conv)
+{
+	memset(h, 0, sizeof *h);
 	h->f = f;
-	for (int s = 1; s <= 10; s++) {
-		f->now = T0 + 10 * s;
-		strcpy(h->msgid[s], post(f, "#c", "m", NULL).msgid);
-		strcpy(h->other, post(f, "#other", "o", NULL).msgid);
+	for (int k = 1; k <= 10; k++) {
+		f->now = T0 + 10 * k;
+		if (!conv) {
+			strcpy(h->msgid[k], post(f, "#c", "m", NULL).msgid);
+			strcpy(h->other, post(f, "#other", "o", NULL).msgid);
+			continue;
+		}
+		strcpy(h->msgid[k], (k % 2 ? dm(f, "alice", "Bob", "ab") :
+		    dm(f, "BOB", "alice", "ba")).msgid);
+		strcpy(h->other, dm(f, "carol", "alice", "ca").msgid);
+		dm(f, "alice", "carol", "ac");
+		dm(f, "bob", "carol", "bc");
+		dm(f, "alice", "alice", "aa");
+		post(f, "#c", "chan", NULL);
 	}
 }
 
@@ -423,15 +457,19 @@ expect_hist(struct hist *h, const char *what, enum journal_kind k, struct jref r
     struct jref r2, int limit, const int *want, int nwant)
 {
 	struct got g = { 0 };
-	int n = journal_history(h->f->j, "#c", k, &r1, &r2, limit, collect, &g);
+	int n = h->me == NULL ? journal_history(h->f->j, "#c", k, &r1, &r2, limit, collect, &g)
+	    : journal_history_dm(h->f->j, h->me, h->peer, k, &r1, &r2, limit, collect, &g);
 
 	if (n != nwant || g.n != nwant)
 		fail_msg("%s: got %d messages, want %d", what, n, nwant);
 	for (int i = 0; i < nwant; i++) {
-		if (g.seq[i] != want[i])
+		if (h->me == NULL && g.seq[i] != want[i])
 			fail_msg("%s: #%d is seq %lld, want %d", what, i, (long long)g.seq[i],
 			    want[i]);
-		assert_int_equal(g.ts[i], T0 + 10 * want[i]);
+		if (g.ts[i] != T0 + 10 * want[i])
+			fail_msg("%s%s%s%s: #%d is at T0 + %lld, want T0 + %d", what,
+			    h->me ? " (" : "", h->me ? h->me : "", h->me ? ")" : "", i,
+			    (long long)(g.ts[i] - T0), 10 * want[i]);
 	}
 }
 
@@ -439,21 +477,18 @@ expect_hist(struct hist *h, const char *what, enum journal_kind k, struct jref r
 #define W(...) (const int[]){ __VA_ARGS__ }, (int)(sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
 #define EMPTY NULL, 0
 #define H(k, r1, r2, n, want) \
-	expect_hist(&h, #k " " #r1 " " #r2 " " #n, JOURNAL_##k, r1, r2, n, want)
+	expect_hist(h, #k " " #r1 " " #r2 " " #n, JOURNAL_##k, r1, r2, n, want)
 
 static void
-test_history_latest(void **state)
+cases_latest(struct hist *h)
 {
-	struct hist h;
-
-	fill_history(&h, *state);
 	H(LATEST, NONE, NONE, 3, W(8, 9, 10));
 	H(LATEST, NONE, NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
 	H(LATEST, NONE, NONE, 0, EMPTY);
-	H(LATEST, M(&h, 5), NONE, 3, W(8, 9, 10));
-	H(LATEST, M(&h, 8), NONE, 5, W(9, 10));
-	H(LATEST, M(&h, 10), NONE, 5, EMPTY);
-	H(LATEST, M(&h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(LATEST, M(h, 5), NONE, 3, W(8, 9, 10));
+	H(LATEST, M(h, 8), NONE, 5, W(9, 10));
+	H(LATEST, M(h, 10), NONE, 5, EMPTY);
+	H(LATEST, M(h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
 	H(LATEST, T(T0 + 55), NONE, 100, W(6, 7, 8, 9, 10));
 	H(LATEST, T(T0 + 50), NONE, 100, W(6, 7, 8, 9, 10));
 	H(LATEST, T(T0 + 100), NONE, 100, EMPTY);
@@ -461,24 +496,30 @@ test_history_latest(void **state)
 }
 
 static void
-test_history_before_after(void **state)
+test_history_latest(void **state)
 {
 	struct hist h;
 
-	fill_history(&h, *state);
-	H(BEFORE, M(&h, 5), NONE, 2, W(3, 4));
-	H(BEFORE, M(&h, 1), NONE, 5, EMPTY);
-	H(BEFORE, M(&h, 2), NONE, 5, W(1));
-	H(BEFORE, M(&h, 10), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9));
+	fill_history(&h, *state, 0);
+	cases_latest(&h);
+}
+
+static void
+cases_before_after(struct hist *h)
+{
+	H(BEFORE, M(h, 5), NONE, 2, W(3, 4));
+	H(BEFORE, M(h, 1), NONE, 5, EMPTY);
+	H(BEFORE, M(h, 2), NONE, 5, W(1));
+	H(BEFORE, M(h, 10), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9));
 	H(BEFORE, T(T0 + 55), NONE, 2, W(4, 5));
 	H(BEFORE, T(T0 + 50), NONE, 2, W(3, 4));
 	H(BEFORE, T(T0 + 5000), NONE, 3, W(8, 9, 10));
 	H(BEFORE, T(0), NONE, 3, EMPTY);
 	H(BEFORE, T(T0 + 10), NONE, 3, EMPTY);
-	H(AFTER, M(&h, 5), NONE, 2, W(6, 7));
-	H(AFTER, M(&h, 10), NONE, 2, EMPTY);
-	H(AFTER, M(&h, 9), NONE, 5, W(10));
-	H(AFTER, M(&h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(AFTER, M(h, 5), NONE, 2, W(6, 7));
+	H(AFTER, M(h, 10), NONE, 2, EMPTY);
+	H(AFTER, M(h, 9), NONE, 5, W(10));
+	H(AFTER, M(h, 1), NONE, 100, W(2, 3, 4, 5, 6, 7, 8, 9, 10));
 	H(AFTER, T(T0 + 55), NONE, 2, W(6, 7));
 	H(AFTER, T(T0 + 50), NONE, 2, W(6, 7));
 	H(AFTER, T(0), NONE, 3, W(1, 2, 3));
@@ -486,26 +527,57 @@ test_history_before_after(void **state)
 }
 
 static void
-test_history_between(void **state)
+test_history_before_after(void **state)
 {
 	struct hist h;
 
-	fill_history(&h, *state);
-	H(BETWEEN, M(&h, 2), M(&h, 9), 3, W(3, 4, 5));
-	H(BETWEEN, M(&h, 9), M(&h, 2), 3, W(6, 7, 8));	/* reversed: counted from ref1 */
-	H(BETWEEN, M(&h, 2), M(&h, 9), 100, W(3, 4, 5, 6, 7, 8));
-	H(BETWEEN, M(&h, 9), M(&h, 2), 100, W(3, 4, 5, 6, 7, 8));
-	H(BETWEEN, M(&h, 5), M(&h, 6), 10, EMPTY);
-	H(BETWEEN, M(&h, 5), M(&h, 5), 10, EMPTY);
-	H(BETWEEN, M(&h, 1), M(&h, 10), 10, W(2, 3, 4, 5, 6, 7, 8, 9));
+	fill_history(&h, *state, 0);
+	cases_before_after(&h);
+}
+
+static void
+cases_between(struct hist *h)
+{
+	H(BETWEEN, M(h, 2), M(h, 9), 3, W(3, 4, 5));
+	H(BETWEEN, M(h, 9), M(h, 2), 3, W(6, 7, 8));	/* reversed: counted from ref1 */
+	H(BETWEEN, M(h, 2), M(h, 9), 100, W(3, 4, 5, 6, 7, 8));
+	H(BETWEEN, M(h, 9), M(h, 2), 100, W(3, 4, 5, 6, 7, 8));
+	H(BETWEEN, M(h, 5), M(h, 6), 10, EMPTY);
+	H(BETWEEN, M(h, 5), M(h, 5), 10, EMPTY);
+	H(BETWEEN, M(h, 1), M(h, 10), 10, W(2, 3, 4, 5, 6, 7, 8, 9));
 	H(BETWEEN, T(T0 + 15), T(T0 + 45), 10, W(2, 3, 4));
 	H(BETWEEN, T(T0 + 45), T(T0 + 15), 10, W(2, 3, 4));
 	H(BETWEEN, T(T0 + 20), T(T0 + 50), 10, W(3, 4));	/* exact timestamps excluded */
 	H(BETWEEN, T(0), T(T0 + 99999), 2, W(1, 2));
 	H(BETWEEN, T(T0 + 99999), T(0), 2, W(9, 10));
-	H(BETWEEN, M(&h, 3), T(T0 + 65), 10, W(4, 5, 6));
-	H(BETWEEN, T(T0 + 65), M(&h, 3), 1, W(6));
+	H(BETWEEN, M(h, 3), T(T0 + 65), 10, W(4, 5, 6));
+	H(BETWEEN, T(T0 + 65), M(h, 3), 1, W(6));
 	H(BETWEEN, T(T0 + 51), T(T0 + 59), 10, EMPTY);
+}
+
+static void
+test_history_between(void **state)
+{
+	struct hist h;
+
+	fill_history(&h, *state, 0);
+	cases_between(&h);
+}
+
+static void
+cases_around(struct hist *h)
+{
+	H(AROUND, M(h, 5), NONE, 3, W(4, 5, 6));
+	H(AROUND, M(h, 5), NONE, 4, W(4, 5, 6, 7));
+	H(AROUND, M(h, 5), NONE, 1, W(5));
+	H(AROUND, M(h, 1), NONE, 3, W(1, 2, 3));	/* at an edge: shifted, still n */
+	H(AROUND, M(h, 10), NONE, 3, W(8, 9, 10));
+	H(AROUND, M(h, 5), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+	H(AROUND, T(T0 + 55), NONE, 2, W(5, 6));
+	H(AROUND, T(T0 + 55), NONE, 4, W(4, 5, 6, 7));
+	H(AROUND, T(T0 + 50), NONE, 3, W(4, 5, 6));
+	H(AROUND, T(0), NONE, 2, W(1, 2));
+	H(AROUND, T(T0 + 99999), NONE, 2, W(9, 10));
 }
 
 static void
@@ -513,18 +585,8 @@ test_history_around(void **state)
 {
 	struct hist h;
 
-	fill_history(&h, *state);
-	H(AROUND, M(&h, 5), NONE, 3, W(4, 5, 6));
-	H(AROUND, M(&h, 5), NONE, 4, W(4, 5, 6, 7));
-	H(AROUND, M(&h, 5), NONE, 1, W(5));
-	H(AROUND, M(&h, 1), NONE, 3, W(1, 2, 3));	/* at an edge: shifted, still n */
-	H(AROUND, M(&h, 10), NONE, 3, W(8, 9, 10));
-	H(AROUND, M(&h, 5), NONE, 100, W(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
-	H(AROUND, T(T0 + 55), NONE, 2, W(5, 6));
-	H(AROUND, T(T0 + 55), NONE, 4, W(4, 5, 6, 7));
-	H(AROUND, T(T0 + 50), NONE, 3, W(4, 5, 6));
-	H(AROUND, T(0), NONE, 2, W(1, 2));
-	H(AROUND, T(T0 + 99999), NONE, 2, W(9, 10));
+	fill_history(&h, *state, 0);
+	cases_around(&h);
 }
 
 static void
@@ -535,7 +597,7 @@ test_history_errors_and_empty(void **state)
 	struct jref r, none = NONE, o = { .type = JREF_MSGID };
 	struct journal *j;
 
-	fill_history(&h, *state);
+	fill_history(&h, *state, 0);
 	j = h.f->j;
 	strcpy(o.msgid, h.other);
 	/* a msgid of another target, an unknown id, a foreign prefix: ENOENT */
@@ -569,6 +631,245 @@ test_history_errors_and_empty(void **state)
 	assert_int_equal(journal_history(j, "#C", JOURNAL_LATEST, &none, NULL, 2, collect, &g), 2);
 }
 
+/* --- direct conversations (journal_history_dm) -------------------------------------------- */
+
+struct texts {
+	int n;
+	char text[64][4];
+	char source[64][16];
+	char target[64][16];
+};
+
+static int
+collect_text(void *arg, const struct jmsg *m)
+{
+	struct texts *x = arg;
+
+	assert_true(x->n < 64);
+	snprintf(x->text[x->n], sizeof x->text[x->n], "%s", m->text);
+	snprintf(x->source[x->n], sizeof x->source[x->n], "%s", m->source);
+	snprintf(x->target[x->n++], sizeof x->target[0], "%s", m->target);
+	return 0;
+}
+
+/* Every subcommand and ref kind of the channel tests, on the conversation, both ways round. */
+static void
+test_dm_history_cases(void **state)
+{
+	static const char *const who[][2] = { { "alice", "bob" }, { "BOB", "Alice" } };
+	struct hist h;
+
+	fill_history(&h, *state, 1);
+	for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
+		h.me = who[i][0];
+		h.peer = who[i][1];
+		cases_latest(&h);
+		cases_before_after(&h);
+		cases_between(&h);
+		cases_around(&h);
+	}
+}
+
+static int
+dm_count(struct journal *j, const char *me, const char *other, struct texts *x)
+{
+	struct jref star = { .type = JREF_NONE };
+
+	memset(x, 0, sizeof *x);
+	return journal_history_dm(j, me, other, JOURNAL_LATEST, &star, NULL, 64, collect_text, x);
+}
+
+/* What is in a conversation and what is not; the original source and target are kept. */
+static void
+test_dm_history_membership(void **state)
+{
+	struct jref star = { .type = JREF_NONE }, r = { .type = JREF_MSGID };
+	struct texts x;
+	struct hist h;
+	struct journal *j;
+	int n;
+
+	fill_history(&h, *state, 1);
+	j = h.f->j;
+	assert_int_equal(dm_count(j, "alice", "bob", &x), 10);
+	for (int i = 0; i < 10; i++) {
+		assert_string_equal(x.text[i], i % 2 ? "ba" : "ab");
+		assert_string_equal(x.source[i], i % 2 ? "BOB!u@h" : "alice!u@h");
+		assert_string_equal(x.target[i], i % 2 ? "alice" : "bob");
+	}
+	assert_int_equal(dm_count(j, "carol", "ALICE", &x), 20);
+	for (int i = 0; i < 20; i++)
+		assert_string_equal(x.text[i], i % 2 ? "ac" : "ca");
+	assert_int_equal(dm_count(j, "bob", "carol", &x), 10);
+	assert_int_equal(dm_count(j, "alice", "alice", &x), 10);	/* to oneself */
+	assert_string_equal(x.text[9], "aa");
+	assert_int_equal(dm_count(j, "alice", "nobody", &x), 0);	/* never seen: none */
+	/* the recipient's own stream is unchanged: all alice received, from anyone */
+	memset(&x, 0, sizeof x);
+	n = journal_history(j, "alice", JOURNAL_LATEST, &star, NULL, 64, collect_text, &x);
+	assert_int_equal(n, 25);
+	/* a msgid of another conversation or of a channel: unknown here */
+	strcpy(r.msgid, h.other);
+	assert_int_equal(journal_history_dm(j, "alice", "bob", JOURNAL_BEFORE, &r, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(errno, ENOENT);
+	journal_msgid(j, 5, r.msgid);	/* id 5: alice in #c */
+	assert_int_equal(journal_history_dm(j, "alice", "bob", JOURNAL_AFTER, &r, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(errno, ENOENT);
+	r = M(&h, 3);
+	assert_int_equal(journal_history_dm(j, "alice", "carol", JOURNAL_AFTER, &r, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(errno, ENOENT);
+	/* bad nicks and kinds */
+	assert_int_equal(journal_history_dm(j, "", "bob", JOURNAL_LATEST, &star, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(journal_history_dm(j, "a,b", "c", JOURNAL_LATEST, &star, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(journal_history_dm(j, "alice", "bob", JOURNAL_BEFORE, &star, NULL, 5,
+	    collect_text, &x), -1);
+	assert_int_equal(errno, EINVAL);
+}
+
+/* Both directions at one clock reading: distinct, increasing times in the conversation,
+ * though their targets differ. */
+static void
+test_dm_distinct_times(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[4] = {
+	    { .target = "bob", .source = "alice!u@h", .text = "1", .cmd = JOURNAL_PRIVMSG },
+	    { .target = "alice", .source = "bob!u@h", .text = "2", .cmd = JOURNAL_PRIVMSG },
+	    { .target = "carol", .source = "dave!u@h", .text = "x", .cmd = JOURNAL_PRIVMSG },
+	    { .target = "Alice", .source = "Bob!u@h", .text = "3", .cmd = JOURNAL_NOTICE } };
+	struct jout out[4];
+	struct jref r = T(T0 + 11);
+	struct got g = { 0 };
+
+	f->now = T0 + 10;
+	assert_int_equal(journal_append(f->j, in, 4, out), 0);
+	assert_int_equal(out[0].ts_ms, T0 + 10);
+	assert_int_equal(out[1].ts_ms, T0 + 11);
+	assert_int_equal(out[2].ts_ms, T0 + 11);	/* never below the journal's last */
+	assert_int_equal(out[3].ts_ms, T0 + 12);
+	/* so a timestamp ref tells them apart */
+	assert_int_equal(journal_history_dm(f->j, "bob", "alice", JOURNAL_AFTER, &r, NULL, 10,
+	    collect, &g), 1);
+	assert_int_equal(g.ts[0], T0 + 12);
+	assert_int_equal(journal_history_dm(f->j, "bob", "alice", JOURNAL_BEFORE, &r, NULL, 10,
+	    collect, &g), 1);
+	assert_int_equal(g.ts[1], T0 + 10);
+	assert_int_equal(journal_history_dm(f->j, "bob", "alice", JOURNAL_AROUND, &r, NULL, 1,
+	    collect, &g), 1);
+	assert_int_equal(g.ts[2], T0 + 11);
+}
+
+/* A journal killed before its index flush: the conversations' memory tail is rebuilt at
+ * open, and later appends and flushes carry on from it. */
+static void
+test_dm_tail_rebuilt(void **state)
+{
+	struct fx *f = *state;
+	struct texts x;
+	pid_t pid;
+	int st;
+
+	dm(f, "alice", "bob", "t1");
+	journal_close(f->j);	/* flushed: t1 is indexed */
+	f->j = NULL;
+	if ((pid = fork()) == 0) {
+		struct journal *j = journal_open(f->path);
+		struct jin in = { .source = "bob!u@h", .target = "alice", .cmd = JOURNAL_PRIVMSG };
+		struct jout out;
+		if (j == NULL)
+			_exit(2);
+		journal_set_index_every(j, 1000000);
+		in.text = "t2";
+		if (journal_append(j, &in, 1, &out) != 0)
+			_exit(3);
+		in.source = "alice!u@h";
+		in.target = "bob";
+		in.text = "t3";
+		_exit(journal_append(j, &in, 1, &out) != 0 ? 4 : 0);	/* no close: no flush */
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	reopen(f);
+	assert_int_equal(journal_unindexed(f->j), 2);
+	assert_int_equal(dm_count(f->j, "bob", "alice", &x), 3);
+	assert_string_equal(x.text[2], "t3");
+	dm(f, "bob", "alice", "t4");
+	assert_int_equal(journal_flush_index(f->j, 0), 0);
+	assert_int_equal(dm_count(f->j, "alice", "bob", &x), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(x.text[i][1], '1' + i);
+}
+
+static void
+sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A version 1 journal (no conversations; direct messages two of which share a time; a tail
+ * not yet indexed) opens, is migrated, and answers conversation queries. */
+static void
+test_dm_migrate_v1(void **state)
+{
+	struct fx *f = *state;
+	struct jref r1 = { .type = JREF_TS, .ts_ms = T0 + 10 }, r2 = { .type = JREF_MSGID };
+	struct texts x;
+
+	f->now = T0 + 10;
+	dm(f, "alice", "bob", "m1");			/* id 1 */
+	f->now = T0 + 20;
+	dm(f, "bob", "alice", "m2");			/* id 2, its time set to m1's below */
+	dm(f, "carol", "alice", "c3");			/* id 3 */
+	post(f, "#c", "chan", NULL);			/* id 4 */
+	f->now = T0 + 30;
+	strcpy(r2.msgid, dm(f, "Alice", "BOB", "m4").msgid);	/* id 5 */
+	dm(f, "bob", "carol", "b6");			/* id 6 */
+	journal_close(f->j);
+	f->j = NULL;
+	sql(f->path, "DELETE FROM chan_index WHERE target GLOB 'DM:*' OR id > 4;"
+	    "DELETE FROM dedupe WHERE id > 4;"
+	    "UPDATE meta SET value = 4 WHERE key = 'indexed_upto';"
+	    "UPDATE messages SET ts_ms = 1000000000010 WHERE id = 2;"
+	    "ALTER TABLE messages DROP COLUMN conv; ALTER TABLE messages DROP COLUMN conv_seq;"
+	    "PRAGMA user_version = 1");
+	for (int round = 0; round < 2; round++) {	/* migrated, then opened as version 2 */
+		reopen(f);
+		assert_int_equal(dm_count(f->j, "bob", "alice", &x), 3 + round);
+		assert_string_equal(x.text[0], "m1");
+		assert_string_equal(x.text[1], "m2");
+		assert_string_equal(x.text[2], "m4");
+		assert_int_equal(dm_count(f->j, "alice", "carol", &x), 1);
+		assert_int_equal(dm_count(f->j, "carol", "bob", &x), 1);
+		/* both messages at T0 + 10 are excluded by a timestamp ref at that time */
+		memset(&x, 0, sizeof x);
+		assert_int_equal(journal_history_dm(f->j, "alice", "bob", JOURNAL_AFTER, &r1, NULL,
+		    10, collect_text, &x), 1 + round);
+		assert_string_equal(x.text[0], "m4");
+		assert_int_equal(journal_history_dm(f->j, "alice", "bob", JOURNAL_BEFORE, &r1, NULL,
+		    10, collect_text, &x), 0);
+		memset(&x, 0, sizeof x);
+		assert_int_equal(journal_history_dm(f->j, "alice", "bob", JOURNAL_BEFORE, &r2, NULL,
+		    10, collect_text, &x), 2);
+		if (round == 0) {
+			f->now = T0 + 40;
+			dm(f, "alice", "bob", "m7");
+			assert_int_equal(dm_count(f->j, "bob", "alice", &x), 4);
+			assert_string_equal(x.text[3], "m7");
+		}
+	}
+}
+
 static int
 stop_after_two(void *arg, const struct jmsg *m)
 {
@@ -582,7 +883,7 @@ test_since_and_scan(void **state)
 	struct got g = { 0 };
 	int n = 0;
 
-	fill_history(&h, *state);
+	fill_history(&h, *state, 0);
 	assert_int_equal(journal_last_seq(h.f->j, "#c"), 10);
 	assert_int_equal(journal_since(h.f->j, "#c", 7, 100, collect, &g), 3);
 	assert_int_equal(g.seq[0], 8);
@@ -928,6 +1229,11 @@ main(void)
 		T_(test_history_between),
 		T_(test_history_around),
 		T_(test_history_errors_and_empty),
+		T_(test_dm_history_cases),
+		T_(test_dm_history_membership),
+		T_(test_dm_distinct_times),
+		T_(test_dm_tail_rebuilt),
+		T_(test_dm_migrate_v1),
 		T_(test_since_and_scan),
 		T_(test_partial_flush),
 		T_(test_accounts),
