@@ -281,6 +281,8 @@ struct gw {
 	int64_t reg_timeout_ms;         /* unregistered connections are dropped after it */
 	int64_t ping_ms;                /* registered and silent: PING after it; 0: off */
 	unsigned max_per_ip;            /* 0: no limit */
+	uint64_t nrefused;              /* connections refused by max_per_ip */
+	int64_t refused_log_ms;         /* when a refusal was last logged (once a second) */
 	bool require_sasl;              /* registration needs a SASL account */
 	struct lc_timer idle;           /* the scan for the timeouts above */
 	int lfd;

@@ -433,8 +433,14 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	lc_debug("%s: connected from %s", c->id, c->host);
 	unsigned same = per_ip(gw, c->addr);
 	if (gw->max_per_ip && same > gw->max_per_ip) {
-		lc_info("%s: %u connections from %s, over the limit of %u: refused", c->id, same,
-		    c->addr, gw->max_per_ip);
+		int64_t now = lc_now_ms();
+		gw->nrefused++;
+		if (now - gw->refused_log_ms >= 1000) {  /* a hostile loop must not flood the log */
+			lc_info("%s: %u connections from %s, over the limit of %u: refused (%llu in "
+			    "all)", c->id, same, c->addr, gw->max_per_ip,
+			    (unsigned long long)gw->nrefused);
+			gw->refused_log_ms = now;
+		}
 		gw_conn_close(c, "Too many connections from your host");
 		gw_flush(gw);
 	}
