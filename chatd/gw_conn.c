@@ -456,7 +456,7 @@ static void
 conn_timeouts(struct gw_conn *c, int64_t now)
 {
 	struct gw *gw = c->gw;
-	char buf[CHAT_HOST_MAX + 64];
+	char buf[IRC_LINE_MAX];
 
 	if (c->state == GW_NEW) {
 		if (!c->req && now - c->born_ms >= gw->reg_timeout_ms) {
@@ -478,7 +478,8 @@ conn_timeouts(struct gw_conn *c, int64_t now)
 		gw_conn_close(c, buf);
 	} else if (now - c->last_in_ms >= gw->ping_ms && !c->pinged) {
 		int n = snprintf(buf, sizeof buf, "PING :%s\r\n", gw->server);
-		gw_out(c, buf, (size_t)n);
+		if (n > 0 && (size_t)n < sizeof buf)    /* a server name too long for a line: none */
+			gw_out(c, buf, (size_t)n);
 		c->pinged = true;
 	}
 }
