@@ -258,7 +258,7 @@ struct gw_conn {
 	char addr[64];                  /* the peer's numeric address (per-IP limit) */
 	int64_t born_ms;                /* accepted at (registration timeout) */
 	int64_t last_in_ms;             /* last input, or last time the gateway held it up */
-	bool pinged;                    /* a PING of ours is out since last_in_ms */
+	int64_t pinged_ms;              /* when our PING went out (no input since), or 0 */
 	struct irc_in in;
 };
 

@@ -334,7 +334,7 @@ conn_read(struct gw_conn *c)
 	}
 	irc_in_commit(&c->in, (size_t)n);
 	c->last_in_ms = lc_now_ms();
-	c->pinged = false;
+	c->pinged_ms = 0;
 	gw_conn_resume(c);
 }
 
@@ -451,36 +451,37 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 /* One connection's timeouts at `now`: an unregistered one (no request out: a registration
  * waiting on a session worker is the tree's delay, not the client's) past the registration
  * timeout is dropped; a registered one silent for ping_ms gets a PING, and is dropped if still
- * silent after as long again. Waiting on a request or on the flood bucket is not silence. */
+ * silent ping_ms after that PING. Waiting on a request (REGISTER included) or on the flood
+ * bucket is not silence. */
 static void
 conn_timeouts(struct gw_conn *c, int64_t now)
 {
 	struct gw *gw = c->gw;
 	char buf[IRC_LINE_MAX];
 
-	if (c->state == GW_NEW) {
-		if (!c->req && now - c->born_ms >= gw->reg_timeout_ms) {
+	if (c->state == GW_NEW && !c->req) {
+		if (now - c->born_ms >= gw->reg_timeout_ms) {
 			lc_info("%s: registration timed out", c->id);
 			snprintf(buf, sizeof buf, "Closing Link: %s (Registration timed out)", c->host);
 			gw_conn_close(c, buf);
 		}
 		return;
 	}
-	if (c->state != GW_REGISTERED || gw->ping_ms <= 0)
-		return;
 	if (c->req || c->in.end > c->in.start) {
 		c->last_in_ms = now;
-		c->pinged = false;
-	} else if (now - c->last_in_ms >= 2 * gw->ping_ms) {
+		c->pinged_ms = 0;
+	} else if (c->state != GW_REGISTERED || gw->ping_ms <= 0) {
+		return;
+	} else if (c->pinged_ms && now - c->pinged_ms >= gw->ping_ms) {
 		lc_info("%s: ping timeout", c->id);
 		snprintf(buf, sizeof buf, "Closing Link: %s (Ping timeout: %lld seconds)", c->host,
 		    (long long)((now - c->last_in_ms) / 1000));
 		gw_conn_close(c, buf);
-	} else if (now - c->last_in_ms >= gw->ping_ms && !c->pinged) {
+	} else if (!c->pinged_ms && now - c->last_in_ms >= gw->ping_ms) {
 		int n = snprintf(buf, sizeof buf, "PING :%s\r\n", gw->server);
 		if (n > 0 && (size_t)n < sizeof buf)    /* a server name too long for a line: none */
 			gw_out(c, buf, (size_t)n);
-		c->pinged = true;
+		c->pinged_ms = now;
 	}
 }
 

@@ -19,7 +19,7 @@ import time
 
 from lc import Failure, SLOW, free_port
 from test_chat import Client, chat_tree, CAPS, expect
-from test_chatd import Client as Raw
+from test_chatd import Client as Raw, stop_clean
 
 VALGRIND = False
 SRV = "test.local"                      # CHAT_NAME of chat_tree
@@ -133,7 +133,7 @@ def attack_test(what, one, setup=None, **env):
             return n, last
         n, last = guarded(t, port, what, attack)
         no_exits(t)
-        t.stop()
+        stop_clean(t)
     return t, port, n, last
 
 
@@ -282,7 +282,7 @@ def test_silent_registered_client_is_pinged_then_dropped():
         print("  silent client dropped %.1f s after its registration was sent (CHAT_PING=1); "
               "the other answered %d PING" % (dt, pings))
         no_exits(t)
-        t.stop()
+        stop_clean(t)
 
 
 def fill_big(port, t):
@@ -397,7 +397,7 @@ def test_malformed_frames_dropped_and_counted():
         c.wait(r"PRIVMSG #frames :still serving$")
         c.close()
         watcher.close()
-        t.stop()
+        stop_clean(t)
 
 
 # --- security basics ----------------------------------------------------------------------------
@@ -418,7 +418,7 @@ def test_run_directory_and_sockets_are_private():
                        "%s %s is private: %o" % (kind, name, perm), t)
         expect(seen["socket"] >= 5, "the workers' mailboxes were checked: %s" % seen, t)
         print("  private: %s" % seen)
-        t.stop()
+        stop_clean(t)
 
 
 def listening(port):
@@ -437,12 +437,12 @@ def test_gateway_binds_loopback_unless_configured():
             raise Failure("127.0.0.2 was accepted")
         except ConnectionRefusedError:
             pass
-        t.stop()
+        stop_clean(t)
     with tree(port, CHAT_BIND="127.0.0.2") as t:
         expect(listening(port) == ["127.0.0.2:%d" % port], "CHAT_BIND: %s" % listening(port), t)
         c = socket.create_connection(("127.0.0.2", port), timeout=5)
         c.close()
-        t.stop()
+        stop_clean(t)
 
 
 def sasl_login(port, nick, account, password):
@@ -471,7 +471,7 @@ def test_sasl_password_never_logged():
             expect(got == code, "SASL with %s: %s" % (pw[:5], got), t)
             answers(c, welcome(nick))
             c.close()
-        t.stop()
+        stop_clean(t)
         texts = [("the log", t.log().encode())]
         for root, _, files in os.walk(t.dir):
             for f in files:
@@ -507,7 +507,7 @@ def test_require_sasl():
         good.sync()                     # registered and served
         for c in (plain, bad, good):
             c.close()
-        t.stop()
+        stop_clean(t)
 
 
 def test_connections_per_ip_limited():
@@ -545,4 +545,4 @@ def test_connections_per_ip_limited():
             x.close()
         well.close()
         no_exits(t)
-        t.stop()
+        stop_clean(t)
