@@ -424,6 +424,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	lc_loop_signals(&loop, &set, on_signal, NULL);
 	lc_timer_init(&retry, on_retry, NULL);
+	lc_actor_on_bad_frame(A, lc_log_bad_frames, NULL);
 	lc_actor_on_message(A, on_msg, NULL);
 	memset(&out, 0, sizeof out);
 	out.seq = inst;

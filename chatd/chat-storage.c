@@ -772,6 +772,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	lc_loop_signals(&loop, &set, on_signal, NULL);
+	lc_actor_on_bad_frame(A, lc_log_bad_frames, NULL);
 	lc_actor_on_message(A, on_msg, NULL);
 	lc_actor_cork(A, 1);
 	recover();

@@ -201,6 +201,10 @@ const char *gw_numeric_text(unsigned num);
 #define GW_REQ_BACKOFF_MAX_MS 8000
 #define GW_REPAIR_MS      1000          /* ask the latest items of the channels we serve */
 #define GW_REPAIR_LIMIT   16
+#define GW_REG_TIMEOUT_DEFAULT  60      /* s to register (NICK, USER, CAP END, SASL) */
+#define GW_PING_DEFAULT   120           /* s of silence before PING; as long again: dropped */
+#define GW_PER_IP_DEFAULT 64            /* connections per source address and gateway */
+#define GW_IDLE_SCAN_MS   1000          /* how often the timeouts above are checked */
 
 struct gw;
 struct gw_conn;
@@ -270,6 +274,10 @@ struct gw_conn {
 	int64_t last_quit_ms;
 	bool dirty;
 	struct gw_conn *dnext;          /* dirty list: output to flush */
+	char addr[64];                  /* the peer's numeric address (per-IP limit) */
+	int64_t born_ms;                /* accepted at (registration timeout) */
+	int64_t last_in_ms;             /* last input, or last time the gateway held it up */
+	int64_t pinged_ms;              /* when our PING went out (no input since), or 0 */
 	struct irc_in in;
 };
 
@@ -295,6 +303,13 @@ struct gw {
 	unsigned nsessions;
 	double flood_rate, flood_burst;
 	size_t sendq;
+	int64_t reg_timeout_ms;         /* unregistered connections are dropped after it */
+	int64_t ping_ms;                /* registered and silent: PING after it; 0: off */
+	unsigned max_per_ip;            /* 0: no limit */
+	uint64_t nrefused;              /* connections refused by max_per_ip */
+	int64_t refused_log_ms;         /* when a refusal was last logged (once a second) */
+	bool require_sasl;              /* registration needs a SASL account */
+	struct lc_timer idle;           /* the scan for the timeouts above */
 	int lfd;
 	struct lc_io lio;
 	struct gw_conn **conns;         /* by fd */
@@ -312,6 +327,8 @@ struct gw {
 
 /* gw_conn.c */
 int  gw_listen(struct gw *gw, const char *addr);
+/* Start the once-a-second scan for registration and ping timeouts. */
+void gw_idle_start(struct gw *gw);
 /* Handle the connection's next lines while no request is out and the flood bucket allows. */
 void gw_conn_resume(struct gw_conn *c);
 /* Close now (after a last try to write what is queued, `error` first as ERROR :error). */

@@ -88,6 +88,17 @@ gw_try_register(struct gw_conn *c)
 
 	if (c->state != GW_NEW || !c->has_nick || !c->has_user || c->cap_neg || c->sasl_on)
 		return;
+	if (c->gw->require_sasl && !c->account[0]) {
+		/* as Ergo does: a FAIL for clients that parse it, then ERROR and close */
+		struct irc_msg f = { .source = c->gw->server, .command = "FAIL", .trailing = true,
+			.params = { "*", "ACCOUNT_REQUIRED", "You must log in with SASL to join this "
+			"server" }, .nparams = 3 };
+		gw_reply(c, &f);
+		gw_cmd_end(c);
+		lc_info("%s: registration without SASL refused", c->id);
+		gw_conn_close(c, "You must log in with SASL to join this server");
+		return;
+	}
 	snprintf(c->prefix, sizeof c->prefix, "%s!%s@%s", c->nick, c->user, c->host);
 	struct chat_msg *m = req_msg(c, CHAT_REGISTER);
 	snprintf(m->user, sizeof m->user, "%s", c->user);

@@ -334,6 +334,8 @@ conn_read(struct gw_conn *c)
 		return;
 	}
 	irc_in_commit(&c->in, (size_t)n);
+	c->last_in_ms = lc_now_ms();
+	c->pinged_ms = 0;
 	gw_conn_resume(c);
 }
 
@@ -376,6 +378,19 @@ conn_slot(struct gw *gw, int fd)
 	return 0;
 }
 
+/* How many open connections (this one included) come from the address. A linear scan, like
+ * the other lookups by value: fine for the gateway's hundreds of connections. */
+static unsigned
+per_ip(const struct gw *gw, const char *addr)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < gw->nconns; i++)
+		if (gw->conns[i] && !gw->conns[i]->closing && !strcmp(gw->conns[i]->addr, addr))
+			n++;
+	return n;
+}
+
 static void
 conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 {
@@ -392,9 +407,13 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	c->fd = fd;
 	snprintf(c->id, sizeof c->id, "%s/%d/%llu", gw->name, fd,
 	    (unsigned long long)gw->next_serial++);
-	if (getnameinfo((const struct sockaddr *)ss, sizeof *ss, c->host, sizeof c->host, NULL, 0,
-	    NI_NUMERICHOST) != 0 || c->host[0] == ':')
-		snprintf(c->host, sizeof c->host, "%s", "localhost");
+	if (getnameinfo((const struct sockaddr *)ss, sizeof *ss, c->addr, sizeof c->addr, NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(c->addr, sizeof c->addr, "%s", "unknown");
+	/* the host goes into nick!user@host: an IPv6 address starting with ':' would break it */
+	snprintf(c->host, sizeof c->host, "%s", c->addr[0] == ':' || !strcmp(c->addr, "unknown") ?
+	    "localhost" : c->addr);
+	c->born_ms = c->last_in_ms = lc_now_ms();
 	irc_in_init(&c->in);
 	gw_outq_init(&c->out, gw->sendq);
 	gw_outq_init(&c->lab, 4 * gw->sendq);
@@ -414,6 +433,78 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	}
 	gw->conns[fd] = c;
 	lc_debug("%s: connected from %s", c->id, c->host);
+	unsigned same = per_ip(gw, c->addr);
+	if (gw->max_per_ip && same > gw->max_per_ip) {
+		int64_t now = lc_now_ms();
+		gw->nrefused++;
+		if (now - gw->refused_log_ms >= 1000) {  /* a hostile loop must not flood the log */
+			lc_info("%s: %u connections from %s, over the limit of %u: refused (%llu in "
+			    "all)", c->id, same, c->addr, gw->max_per_ip,
+			    (unsigned long long)gw->nrefused);
+			gw->refused_log_ms = now;
+		}
+		gw_conn_close(c, "Too many connections from your host");
+		gw_flush(gw);
+	}
+}
+
+/* --- timeouts -------------------------------------------------------------------------------- */
+
+/* One connection's timeouts at `now`: an unregistered one (no request out: a registration
+ * waiting on a session worker is the tree's delay, not the client's) past the registration
+ * timeout is dropped; a registered one silent for ping_ms gets a PING, and is dropped if still
+ * silent ping_ms after that PING. Waiting on a request (REGISTER included) or on the flood
+ * bucket is not silence. */
+static void
+conn_timeouts(struct gw_conn *c, int64_t now)
+{
+	struct gw *gw = c->gw;
+	char buf[IRC_LINE_MAX];
+
+	if (c->state == GW_NEW && !c->req) {
+		if (now - c->born_ms >= gw->reg_timeout_ms) {
+			lc_info("%s: registration timed out", c->id);
+			snprintf(buf, sizeof buf, "Closing Link: %s (Registration timed out)", c->host);
+			gw_conn_close(c, buf);
+		}
+		return;
+	}
+	if (c->req || c->in.end > c->in.start) {
+		c->last_in_ms = now;
+		c->pinged_ms = 0;
+	} else if (c->state != GW_REGISTERED || gw->ping_ms <= 0) {
+		return;
+	} else if (c->pinged_ms && now - c->pinged_ms >= gw->ping_ms) {
+		lc_info("%s: ping timeout", c->id);
+		snprintf(buf, sizeof buf, "Closing Link: %s (Ping timeout: %lld seconds)", c->host,
+		    (long long)((now - c->last_in_ms) / 1000));
+		gw_conn_close(c, buf);
+	} else if (!c->pinged_ms && now - c->last_in_ms >= gw->ping_ms) {
+		int n = snprintf(buf, sizeof buf, "PING :%s\r\n", gw->server);
+		if (n > 0 && (size_t)n < sizeof buf)    /* a server name too long for a line: none */
+			gw_out(c, buf, (size_t)n);
+		c->pinged_ms = now;
+	}
+}
+
+static void
+idle_scan(struct lc_loop *l, struct lc_timer *t)
+{
+	struct gw *gw = t->arg;
+	int64_t now = lc_now_ms();
+
+	for (size_t i = 0; i < gw->nconns; i++)
+		if (gw->conns[i] && !gw->conns[i]->closing)
+			conn_timeouts(gw->conns[i], now);
+	gw_flush(gw);
+	lc_timer_set(l, t, now + GW_IDLE_SCAN_MS);
+}
+
+void
+gw_idle_start(struct gw *gw)
+{
+	lc_timer_init(&gw->idle, idle_scan, gw);
+	lc_timer_set(gw->loop, &gw->idle, lc_now_ms() + GW_IDLE_SCAN_MS);
 }
 
 static void

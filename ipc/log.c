@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "letitcrash/actor.h"
 #include "letitcrash/log.h"
 
 static char prog[64] = "letitcrash";
@@ -88,4 +89,11 @@ lc_die_sys(int code, const char *fmt, ...)
 	lc_logv(LC_LOG_FATAL, e, fmt, ap);
 	va_end(ap);
 	exit(code);
+}
+
+void
+lc_log_bad_frames(struct lc_actor *a, uint64_t dropped, uint64_t total, void *arg)
+{
+	lc_warn("%s: dropped %llu malformed frame%s (%llu in all)", lc_actor_name(a),
+	    (unsigned long long)dropped, dropped == 1 ? "" : "s", (unsigned long long)total);
 }

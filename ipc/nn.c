@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
@@ -57,10 +58,21 @@ addr_ok(const char *addr)
 	return 1;
 }
 
+/* An ipc:// socket file is created private (mode 0700 under umask 077, whatever the process's
+ * umask): only its owner may connect. nn_bind creates the file before it returns. */
 int
 lc_sock_bind(int s, const char *addr)
 {
-	return addr_ok(addr) ? nn_bind(s, addr) : -1;
+	if (!addr_ok(addr))
+		return -1;
+	if (strncmp(addr, "ipc://", 6) != 0)
+		return nn_bind(s, addr);
+	mode_t old = umask(077);
+	int r = nn_bind(s, addr);
+	int e = errno;
+	umask(old);
+	errno = e;
+	return r;
 }
 
 int

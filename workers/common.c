@@ -155,17 +155,10 @@ worker_die_by(int sig)
 	lc_die(LC_EXIT_BUG, "still alive after raising signal %d", sig);
 }
 
-static void
-log_bad(struct lc_actor *a, uint64_t dropped, uint64_t total, void *arg)
-{
-	lc_warn("%s: dropped %llu malformed frame%s (%llu in all)", lc_actor_name(a),
-	    (unsigned long long)dropped, dropped == 1 ? "" : "s", (unsigned long long)total);
-}
-
 void
 worker_log_bad_frames(struct lc_actor *a)
 {
-	lc_actor_on_bad_frame(a, log_bad, NULL);
+	lc_actor_on_bad_frame(a, lc_log_bad_frames, NULL);
 }
 
 static void

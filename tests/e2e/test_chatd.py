@@ -40,10 +40,12 @@ def gateway_tree(port, instances=1, args=""):
 
 
 class Client:
-    def __init__(self, port, rcvbuf=None):
+    def __init__(self, port, rcvbuf=None, src=None):
         self.s = socket.socket()
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if src:                 # a source address of 127.0.0.0/8 (per-IP limits)
+            self.s.bind((src, 0))
         self.s.settimeout(5 * SLOW)
         self.s.connect(("127.0.0.1", port))
         self.buf = b""

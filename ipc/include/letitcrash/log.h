@@ -9,6 +9,7 @@
 #define LETITCRASH_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum lc_log_level { LC_LOG_DEBUG, LC_LOG_INFO, LC_LOG_WARN, LC_LOG_FATAL };
 
@@ -22,6 +23,12 @@ void lc_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void lc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void lc_warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "PROG: fatal: ..." and exit with status `code` (see exit.h). */
+/* An lc_actor_bad_fn (letitcrash/actor.h) that logs the malformed frames an actor dropped:
+ * `prog: warning: NAME: dropped 3 malformed frames (5 in all)`. Install it with
+ * lc_actor_on_bad_frame(a, lc_log_bad_frames, NULL). */
+struct lc_actor;
+void lc_log_bad_frames(struct lc_actor *a, uint64_t dropped, uint64_t total, void *arg);
+
 void lc_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 void lc_die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
