@@ -73,6 +73,13 @@ static char (*mon)[64];                 /* gateways monitored */
 static size_t nmon;
 
 static char move_chans[CHAT_NAMES_MAX + 1]; /* MOVE: the channels storage says new is in */
+/* Nicks held by unregistered connections (RESERVE): not journaled, a restart forgets them
+ * (the connection's REGISTER then races like one without a reservation) */
+static struct resv {
+	char key[CHAT_NICK_MAX + 1];
+	char conn[CHAT_CONN_MAX + 1];
+} *resv;
+static size_t nresv;
 
 static void step(void);
 static void relay_done(void);
@@ -178,17 +185,62 @@ journal_event(int kind, const char *nick, const char *data)
 	to_storage(CHAT_SESSION_EVENT);
 }
 
+/* The reservation of nick, or NULL. */
+static struct resv *
+resv_find(const char *nick)
+{
+	char k[CHAT_NICK_MAX + 1];
+
+	bk_fold(nick, k, sizeof k);
+	for (size_t i = 0; i < nresv; i++)
+		if (strcmp(resv[i].key, k) == 0)
+			return &resv[i];
+	return NULL;
+}
+
+/* Forget the reservations of conn (prefix: every connection whose id starts with it). */
+static void
+resv_drop(const char *conn, int prefix)
+{
+	size_t n = strlen(conn);
+
+	for (size_t i = 0; i < nresv;)
+		if (prefix ? strncmp(resv[i].conn, conn, n) == 0 : strcmp(resv[i].conn, conn) == 0)
+			resv[i] = resv[--nresv];
+		else
+			i++;
+}
+
+/* RESERVE: hold r->nick for the unregistered connection r->conn: 0, or 433. */
+static unsigned
+reserve(const struct req *r, const struct bk_user *u)
+{
+	struct resv *v = resv_find(r->nick);
+
+	if ((u && u->registered) || (v && strcmp(v->conn, r->conn) != 0))
+		return 433;
+	if (v)
+		return 0;               /* a retry */
+	if (!(resv = realloc(resv, (nresv + 1) * sizeof *resv)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	bk_fold(r->nick, resv[nresv].key, sizeof resv[0].key);
+	memcpy(resv[nresv++].conn, r->conn, sizeof resv[0].conn);
+	monitor_gateway(r->conn);
+	return 0;
+}
+
 /* REGISTER, or a nick change's CLAIM: journal the nick registered by r->conn, or answer at
  * once: `ok` to a retry (the connection holds it already), `fail` with 433 (another holds
- * it) or 432 (the registration data does not fit). */
+ * it, registered or reserved) or 432 (the registration data does not fit). */
 static void
 claim(struct req *r, struct bk_user *u, int mine, uint16_t ok, uint16_t fail)
 {
 	char data[CHAT_TEXT_MAX + 1];
+	struct resv *v = resv_find(r->nick);
 
 	if (mine)
 		return finish(ok, 0);
-	if (u && u->registered)
+	if ((u && u->registered) || (v && strcmp(v->conn, r->conn) != 0))
 		return finish(fail, 433);
 	if (bk_reg_data(data, sizeof data, r->conn, r->user, r->host, r->realname,
 	    r->account) < 0)
@@ -249,6 +301,8 @@ start_nick(struct req *r, struct bk_user *u, int mine)
 		memcpy(out.text, r->nick, sizeof out.nick);
 		stage = WAIT_CHANOP;
 		return to_storage(CHAT_CHANNEL_OP);
+	case CHAT_NS_RESERVE:
+		return finish(CHAT_NICK_DONE, reserve(r, u));
 	case CHAT_NS_RELEASE:
 		if (same || !mine)
 			return finish(CHAT_NICK_DONE, 0);
@@ -269,8 +323,12 @@ start(struct req *r)
 	case CHAT_REGISTER:
 		return claim(r, u, mine, CHAT_REGISTERED, CHAT_NICK_IN_USE);
 	case CHAT_UNREGISTER:
-		if (!mine)
+		if (!mine) {
+			struct resv *v = resv_find(r->nick);
+			if (v && strcmp(v->conn, r->conn) == 0)
+				*v = resv[--nresv];
 			return finish(CHAT_ACK, 0);
+		}
 		return journal_event(BK_EV_UNREG, r->nick, r->text);
 	case CHAT_CHANNEL_OP:
 		if (!mine) {
@@ -343,6 +401,7 @@ on_ack(void)
 	switch (pend_kind) {
 	case BK_EV_REG:
 		monitor_gateway(r->conn);
+		resv_drop(r->conn, 0);          /* registered: its reservation is done with */
 		return finish(r->type == CHAT_NICK ? CHAT_NICK_DONE : CHAT_REGISTERED, 0);
 	case BK_EV_UNREG:
 		return finish(r->type == CHAT_NICK ? CHAT_NICK_DONE : CHAT_ACK, 0);
@@ -397,6 +456,7 @@ on_down(const struct lc_msg *m)
 			break;
 		}
 	snprintf(pre, sizeof pre, "%s/", gw);
+	resv_drop(pre, 1);
 	for (size_t i = 0; i < users.n; i++) {
 		struct bk_user *u = users.v[i];
 		if (!u->registered || strncmp(u->conn, pre, strlen(pre)) != 0)
@@ -518,6 +578,7 @@ main(int argc, char **argv)
 	if (lc_loop_run(&loop) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "loop");
 	bk_users_fini(&users);
+	free(resv);
 	free(q);
 	free(mon);
 	lc_exit(A, "shutdown");

@@ -370,8 +370,11 @@ void gw_query_done(struct gw_conn *c, const struct chat_msg *m);
  * none). retry: resend on deadline forever, else drop. Returns the request. */
 struct gw_req *gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
             bool retry);
-/* Forget the requests of a connection that closes. */
+/* Forget the requests of a connection that closes (and unregister its nicks). */
 void gw_conn_forget(struct gw_conn *c);
+/* UNREGISTER nick for c at its session, detached (resent until acknowledged, also after c
+ * is gone): c's reason, or "Connection closed". */
+void gw_unregister(struct gw_conn *c, const char *nick);
 void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
 void gw_tick(struct lc_loop *l, struct lc_timer *t);
 void gw_target_watch(struct gw *gw, const char *name);

@@ -59,8 +59,11 @@ enum chat_kind {
  *   CLAIM    at session(new): register new for the connection (433 if held)
  *   MOVE     at session(new): storage renames old to new in every channel (CHANNEL_OP op
  *            CHAT_K_NICK, nick old, text new), then the session records those channels
- *   RELEASE  at session(old): unregister old without a QUIT (it is in no channel any more) */
-enum chat_nick_step { CHAT_NS_CLAIM = 1, CHAT_NS_MOVE, CHAT_NS_RELEASE };
+ *   RELEASE  at session(old): unregister old without a QUIT (it is in no channel any more)
+ * and before registration:
+ *   RESERVE  at session(nick): hold the nick for the unregistered connection (433 if held);
+ *            in memory only, until its REGISTER, an UNREGISTER, or its gateway's death */
+enum chat_nick_step { CHAT_NS_CLAIM = 1, CHAT_NS_MOVE, CHAT_NS_RELEASE, CHAT_NS_RESERVE };
 enum chat_hist {
 	CHAT_H_LATEST = 1, CHAT_H_BEFORE, CHAT_H_AFTER, CHAT_H_BETWEEN, CHAT_H_AROUND,
 };

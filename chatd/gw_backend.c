@@ -79,32 +79,33 @@ req_free(struct gw_req *r)
 }
 
 void
+gw_unregister(struct gw_conn *c, const char *nick)
+{
+	struct chat_msg *m = c->gw->enc;
+	char to[32];
+
+	memset(m, 0, offsetof(struct chat_msg, items));
+	m->type = CHAT_UNREGISTER;
+	snprintf(m->conn, sizeof m->conn, "%s", c->id);
+	snprintf(m->nick, sizeof m->nick, "%s", nick);
+	snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
+	snprintf(to, sizeof to, "session.%u", chat_shard(nick, c->gw->nsessions));
+	gw_request(c->gw, NULL, to, m, true);
+}
+
+void
 gw_conn_forget(struct gw_conn *c)
 {
-	struct gw *gw = c->gw;
-
 	if (c->req)
 		c->req->conn = NULL;    /* its reply will find no one: dropped */
 	c->req = NULL;
 	gw_join_release(c);
-	if (c->state != GW_NEW) {
-		struct chat_msg *m = gw->enc;
-		char to[32];
-		memset(m, 0, offsetof(struct chat_msg, items));
-		m->type = CHAT_UNREGISTER;
-		snprintf(m->conn, sizeof m->conn, "%s", c->id);
-		snprintf(m->nick, sizeof m->nick, "%s", c->nick);
-		snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
-		snprintf(to, sizeof to, "session.%u", chat_shard(c->nick, gw->nsessions));
-		gw_request(gw, NULL, to, m, true);
-		/* a nick change out: the new nick may be ours already (a session answers an
-		 * UNREGISTER of a nick held by another connection with ACK, changing nothing) */
-		if (c->nick_to[0] && irc_casecmp(c->nick_to, c->nick)) {
-			snprintf(m->nick, sizeof m->nick, "%s", c->nick_to);
-			snprintf(to, sizeof to, "session.%u", chat_shard(c->nick_to, gw->nsessions));
-			gw_request(gw, NULL, to, m, true);
-		}
-	}
+	if (c->state != GW_NEW || c->has_nick)  /* registered, or reserved (or asked) */
+		gw_unregister(c, c->nick);
+	/* a nick change or reservation out: the nick asked may be ours already (a session
+	 * answers an UNREGISTER of a nick another connection holds with ACK, changing nothing) */
+	if (c->nick_to[0] && irc_casecmp(c->nick_to, c->nick))
+		gw_unregister(c, c->nick_to);
 }
 
 /* Resend what is overdue (same rid, same body), drop what is not retried. */

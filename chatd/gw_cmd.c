@@ -134,7 +134,8 @@ nick_step(struct gw_conn *c, uint8_t step)
 	char to[32];
 
 	snprintf(r->nick, sizeof r->nick, "%s", release ? c->nick : c->nick_to);
-	snprintf(r->target, sizeof r->target, "%s", release ? c->nick_to : c->nick);
+	snprintf(r->target, sizeof r->target, "%s", release ? c->nick_to : c->has_nick ? c->nick :
+	    "");
 	snprintf(r->user, sizeof r->user, "%s", c->user);
 	snprintf(r->host, sizeof r->host, "%s", c->host);
 	snprintf(r->realname, sizeof r->realname, "%s", c->realname);
@@ -160,7 +161,34 @@ bool
 gw_is_nick(const struct gw_conn *c, const char *nick)
 {
 	return !irc_casecmp(c->nick, nick) ||
-	    (c->nick_step >= CHAT_NS_MOVE && !irc_casecmp(c->nick_to, nick));
+	    ((c->nick_step == CHAT_NS_MOVE || c->nick_step == CHAT_NS_RELEASE) &&
+	    !irc_casecmp(c->nick_to, nick));
+}
+
+/* NICK before registration: the session of the nick holds it for this connection (RESERVE)
+ * until its REGISTER, so that a connection that asked first keeps it; the nick reserved before
+ * is let go once the new one is held. */
+static void
+nick_reserve(struct gw_conn *c, const char *nick)
+{
+	if (c->has_nick && !strcmp(nick, c->nick)) {
+		gw_try_register(c);
+		return;
+	}
+	snprintf(c->nick_to, sizeof c->nick_to, "%s", nick);
+	nick_step(c, CHAT_NS_RESERVE);
+}
+
+static void
+reserved(struct gw_conn *c)
+{
+	if (c->has_nick && irc_casecmp(c->nick, c->nick_to))
+		gw_unregister(c, c->nick);
+	snprintf(c->nick, sizeof c->nick, "%s", c->nick_to);
+	c->has_nick = true;
+	c->nick_to[0] = '\0';
+	c->nick_step = 0;
+	gw_try_register(c);
 }
 
 void
@@ -168,15 +196,18 @@ gw_nick_done(struct gw_conn *c, const struct chat_msg *m)
 {
 	bool same = !irc_casecmp(c->nick, c->nick_to);
 
+	if (c->nick_step == CHAT_NS_RESERVE && m->status == 0)
+		return reserved(c);
 	if (m->status) {
 		/* CLAIM: held by another (433) or refused (432): nothing changed. MOVE: the
 		 * claim is not ours any more (451: cannot happen but for a bug): nothing moved */
-		if (m->status == 433 || m->status == 432)
+		if (m->status == 433 || m->status == 432) {
 			gw_num(c, m->status, c->nick_to, gw_numeric_text(m->status), NULL);
-		else
+		} else {
 			gw_num(c, 400, "NICK", "Could not change nickname", NULL);
-		lc_info("%s: nick %s -> %s: step %u answered %u", c->id, c->nick, c->nick_to,
-		    c->nick_step, m->status);
+			lc_warn("%s: nick %s -> %s: step %u answered %u", c->id, c->nick,
+			    c->nick_to, c->nick_step, m->status);
+		}
 		c->nick_to[0] = '\0';
 		c->nick_step = 0;
 		return;
@@ -205,13 +236,10 @@ cmd_nick(struct gw_conn *c, struct irc_msg *m)
 		gw_num(c, 432, m->params[0], gw_numeric_text(432), NULL);
 		return;
 	}
-	if (c->state != GW_NEW) {
+	if (c->state != GW_NEW)
 		nick_change(c, m->params[0]);
-		return;
-	}
-	snprintf(c->nick, sizeof c->nick, "%s", m->params[0]);
-	c->has_nick = true;
-	gw_try_register(c);
+	else
+		nick_reserve(c, m->params[0]);
 }
 
 static void

@@ -1,8 +1,9 @@
 """NICK after registration against the real tree (etc/chat.conf), over TCP on 127.0.0.1: the
 change is seen once by each peer (on both gateways, however many channels are shared), the old
 nick is free at once, messages follow the new nick, NAMES and the user's own messages show it,
-a change of case only, 433 against a holder; and a change while a session worker (or storage)
-is killed -9 completes after the restart with one nick, as NAMES agrees."""
+a change of case only, 433 against a registered or an unregistered holder; and a change while
+a session worker (or storage) is killed -9 completes after the restart with one nick, as NAMES
+agrees."""
 import os
 import re
 import signal
@@ -158,6 +159,43 @@ def test_nick_change_seen_once_old_free_messages_names_case():
                 c.close()
         t.stop()
 test_nick_change_seen_once_old_free_messages_names_case.timeout = 180
+
+
+def test_nick_held_by_an_unregistered_connection():
+    """A connection that asked for a nick first holds it before it is registered."""
+    port = free_port()
+    with chat_tree(port, sessions=NSESS) as t:
+        t.start(timeout=30)
+        a = Client(port, "dave", CAPS)
+        u = Client(port, "*", register=False)
+        try:
+            u.send("CAP LS 302")        # registration held until CAP END
+            u.send("NICK zed")
+            u.send("USER zed 0 * :zed")
+            u.sync("asked")
+            a.send("NICK zed")
+            a.wait(r" 433 dave zed ")
+            u.send("NICK zod")                  # another nick: the first one is let go
+            u.sync("asked-again")
+            change(t, a, "zed")
+            u.send("NICK zed")
+            u.wait(r" 433 \* zed ")
+            u.send("CAP END")
+            u.wait(r" 001 zod ")
+            # an unregistered connection that leaves lets its nick go
+            v = Client(port, "*", register=False)
+            v.send("NICK ygg")
+            v.sync("asked")
+            a.send("NICK ygg")
+            a.wait(r" 433 zed ygg ")
+            v.send("QUIT")
+            v.wait(r"^ERROR ")
+            v.close()
+            change(t, a, "ygg")
+        finally:
+            a.close()
+            u.close()
+        t.stop()
 
 
 def check_one_nick(t, a, peer, chans, dead):
