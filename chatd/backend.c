@@ -125,8 +125,15 @@ bk_user_apply(struct bk_users *t, const char *nick, int kind, const char *data)
 	char k[CHAT_TARGET_MAX + 1];
 	struct bk_user *u;
 
-	if (kind < BK_EV_REG || kind > BK_EV_PART)
+	if (kind < BK_EV_REG || kind > BK_EV_NICK)
 		return errno = EINVAL, -1;
+	if (kind == BK_EV_NICK) {
+		bk_fold(data, k, sizeof k);
+		if (!(u = bk_user_find(t, nick)) || strcmp(k, u->key) != 0)
+			return errno = EINVAL, -1;
+		snprintf(u->nick, sizeof u->nick, "%s", data);
+		return 0;
+	}
 	if (!(u = bk_user_get(t, nick)))
 		return -1;
 	switch (kind) {
@@ -256,6 +263,32 @@ bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text)
 	return 0;
 }
 
+/* A NICK event: the member `mb` (if any) is `to` from now on, with its user@host; if `to` is
+ * a member already (it cannot be, but a journal is what it is), the two become one. */
+static int
+chan_rename(struct bk_chan *c, struct bk_member *mb, const char *to)
+{
+	struct bk_member *other;
+	const char *uh;
+	char prefix[CHAT_PREFIX_MAX + 1];
+
+	if (!to[0] || strlen(to) > CHAT_NICK_MAX || strpbrk(to, "!@ "))
+		return errno = EINVAL, -1;
+	if (!mb)
+		return 0;               /* renamed already, or gone */
+	if ((other = member(c, to)) && other != mb) {
+		other->op |= mb->op;
+		*mb = c->m[--c->n];
+		return 0;
+	}
+	uh = strchr(mb->prefix, '!');
+	snprintf(prefix, sizeof prefix, "%s%s", to, uh ? uh : "");
+	memcpy(mb->prefix, prefix, sizeof mb->prefix);
+	bk_fold(to, mb->key, sizeof mb->key);
+	snprintf(mb->nick, sizeof mb->nick, "%s", to);
+	return 0;
+}
+
 int
 bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 {
@@ -268,12 +301,14 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 	if (bk_chan_event_split(tmp, &ms, &prefix, &text) < 0)
 		return -1;
 	if (kind != CHAT_K_JOIN && kind != CHAT_K_PART && kind != CHAT_K_QUIT &&
-	    kind != CHAT_K_TOPIC)
+	    kind != CHAT_K_TOPIC && kind != CHAT_K_NICK)
 		return errno = EINVAL, -1;
 	if (!(c = bk_chan_get(t, chan)))
 		return -1;
 	bk_prefix_nick(prefix, nick, sizeof nick);
 	mb = member(c, nick);
+	if (kind == CHAT_K_NICK)
+		return chan_rename(c, mb, text);
 	if (kind == CHAT_K_TOPIC) {
 		snprintf(c->topic, sizeof c->topic, "%s", text);
 		snprintf(c->setter, sizeof c->setter, "%s", prefix);
@@ -375,6 +410,27 @@ bk_user_chans(const struct bk_chans *ct, const struct bk_user *u, char *buf, siz
 		    c->key) < 0)
 			break;
 	}
+}
+
+void
+bk_member_chans(const struct bk_chans *ct, const char *nick, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ct->n; i++)
+		if (member(ct->v[i], nick) &&
+		    appendf(buf, cap, &len, "%s%s", len ? " " : "", ct->v[i]->key) < 0)
+			break;
+}
+
+int
+bk_nick_owned(const struct bk_users *ut, const char *from, const char *to, const char *conn)
+{
+	const struct bk_user *a = bk_user_find(ut, from), *b = bk_user_find(ut, to);
+
+	return a && b && a->registered && b->registered && conn[0] &&
+	    strcmp(a->conn, conn) == 0 && strcmp(b->conn, conn) == 0;
 }
 
 void

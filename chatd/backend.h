@@ -6,11 +6,12 @@
  *   BK_EV_REG    "conn\nuser\nhost\nrealname\naccount"   the nick is registered by conn
  *   BK_EV_UNREG  reason                                  unregistered; out of every channel
  *   BK_EV_JOIN   channel (casefolded)                    BK_EV_PART  channel
+ *   BK_EV_NICK   the nick as shown (same casefolding: a change of case only)
  * Channel events (journal session streams named by the casefolded channel, "#..."; kind is
- * a chat_kind: CHAT_K_JOIN, CHAT_K_PART, CHAT_K_QUIT, CHAT_K_TOPIC):
+ * a chat_kind: CHAT_K_JOIN, CHAT_K_PART, CHAT_K_QUIT, CHAT_K_TOPIC, CHAT_K_NICK):
  *   "time_ms\nprefix\ntext"  (text: the part/quit reason or the topic; for a JOIN, the
  *   channel's last message seq when it was journaled, in decimal: the joiner's live stream
- *   starts after it)
+ *   starts after it; for a NICK, the member's new nick: prefix is its old one)
  * Events are state-setting: applying the same event twice in a row changes nothing, which is
  * what makes a retried, already committed event harmless. */
 #ifndef CHATD_BACKEND_H
@@ -21,7 +22,7 @@
 
 #include "chatproto.h"
 
-enum bk_ev { BK_EV_REG = 1, BK_EV_UNREG, BK_EV_JOIN, BK_EV_PART };
+enum bk_ev { BK_EV_REG = 1, BK_EV_UNREG, BK_EV_JOIN, BK_EV_PART, BK_EV_NICK };
 
 struct bk_user {
 	char key[CHAT_NICK_MAX + 1];            /* casefolded nick */
@@ -111,6 +112,13 @@ void bk_who(const struct bk_chan *c, const struct bk_users *ut, const struct bk_
 void bk_user_chans(const struct bk_chans *ct, const struct bk_user *u, char *buf, size_t cap);
 /* LIST data: one line "#chan members topic\n" per non-empty channel; cut at a whole line. */
 void bk_chan_list(const struct bk_chans *ct, char *buf, size_t cap);
+/* The channels (casefolded keys) nick is a member of, space-separated, into buf[cap] (cut at
+ * a whole name). */
+void bk_member_chans(const struct bk_chans *ct, const char *nick, char *buf, size_t cap);
+/* May the connection `conn` rename `from` to `to` in the channels? Both nicks must be
+ * registered by conn (to is claimed first; the same user for a change of case only). 1 or 0:
+ * a late copy of a finished change's request must not rename someone who took `from` since. */
+int  bk_nick_owned(const struct bk_users *ut, const char *from, const char *to, const char *conn);
 /* Split channel event data into its parts (pointers into a copy held by the caller's buf). */
 int  bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text);
 void bk_chans_fini(struct bk_chans *t);

@@ -1,7 +1,7 @@
 /* chat-session: owner of the registered users whose nick hashes to this instance
  * (chat_shard(nick, CHAT_SESSIONS) == LETITCRASH_INSTANCE), mailbox session.I (docs/chat.md).
  *
- * Requests from gateways (REGISTER, UNREGISTER, CHANNEL_OP) are served one at a time, in
+ * Requests from gateways (REGISTER, UNREGISTER, CHANNEL_OP, NICK) are served one at a time, in
  * arrival order: that is what makes exactly one of two racing REGISTERs win. A request that
  * changes a user is journaled first, as a session event sent to storage (SESSION_EVENT, acked
  * by ACK), and answered after the ack. A CHANNEL_OP goes to storage (which owns channels),
@@ -13,7 +13,8 @@
  * At start: SESSION_LOAD from storage rebuilds the users (one REG event per registered user,
  * then a JOIN per channel), and only then lc_ready; requests arriving meanwhile wait in the
  * queue. Each gateway holding users is monitored; on its DOWN its users are unregistered
- * (storage then fans out their QUITs). */
+ * (storage then fans out their QUITs). A NICK change's steps (start_nick) are requests like
+ * the others: the gateway drives the hand-over, so no session ever waits for another. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "letitcrash/time.h"
 
 #include "backend.h"
+#include "chatd.h"
 #include "chatproto.h"
 
 #define RETRY_MS 300
@@ -69,6 +71,15 @@ static struct lc_timer retry;
 static struct chat_msg in, out, done;   /* large: one each */
 static char (*mon)[64];                 /* gateways monitored */
 static size_t nmon;
+
+static char move_chans[CHAT_NAMES_MAX + 1]; /* MOVE: the channels storage says new is in */
+/* Nicks held by unregistered connections (RESERVE): not journaled, a restart forgets them
+ * (the connection's REGISTER then races like one without a reservation) */
+static struct resv {
+	char key[CHAT_NICK_MAX + 1];
+	char conn[CHAT_CONN_MAX + 1];
+} *resv;
+static size_t nresv;
 
 static void step(void);
 static void relay_done(void);
@@ -153,6 +164,7 @@ finish(uint16_t t, unsigned status)
 		memcpy(out.conn, r->conn, sizeof out.conn);
 		memcpy(out.nick, r->nick, sizeof out.nick);
 		out.status = (uint16_t)status;
+		out.op = r->op;         /* NICK_DONE: the step */
 		send_to(r->from, t, &out);
 	}
 	qhead++;
@@ -173,27 +185,150 @@ journal_event(int kind, const char *nick, const char *data)
 	to_storage(CHAT_SESSION_EVENT);
 }
 
+/* The reservation of nick, or NULL. */
+static struct resv *
+resv_find(const char *nick)
+{
+	char k[CHAT_NICK_MAX + 1];
+
+	bk_fold(nick, k, sizeof k);
+	for (size_t i = 0; i < nresv; i++)
+		if (strcmp(resv[i].key, k) == 0)
+			return &resv[i];
+	return NULL;
+}
+
+/* Forget the reservations of conn (prefix: every connection whose id starts with it). */
+static void
+resv_drop(const char *conn, int prefix)
+{
+	size_t n = strlen(conn);
+
+	for (size_t i = 0; i < nresv;)
+		if (prefix ? strncmp(resv[i].conn, conn, n) == 0 : strcmp(resv[i].conn, conn) == 0)
+			resv[i] = resv[--nresv];
+		else
+			i++;
+}
+
+/* RESERVE: hold r->nick for the unregistered connection r->conn: 0, or 433. */
+static unsigned
+reserve(const struct req *r, const struct bk_user *u)
+{
+	struct resv *v = resv_find(r->nick);
+
+	if ((u && u->registered) || (v && strcmp(v->conn, r->conn) != 0))
+		return 433;
+	if (v)
+		return 0;               /* a retry */
+	if (!(resv = realloc(resv, (nresv + 1) * sizeof *resv)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	bk_fold(r->nick, resv[nresv].key, sizeof resv[0].key);
+	memcpy(resv[nresv++].conn, r->conn, sizeof resv[0].conn);
+	monitor_gateway(r->conn);
+	return 0;
+}
+
+/* REGISTER, or a nick change's CLAIM: journal the nick registered by r->conn, or answer at
+ * once: `ok` to a retry (the connection holds it already), `fail` with 433 (another holds
+ * it, registered or reserved) or 432 (the registration data does not fit). */
+static void
+claim(struct req *r, struct bk_user *u, int mine, uint16_t ok, uint16_t fail)
+{
+	char data[CHAT_TEXT_MAX + 1];
+	struct resv *v = resv_find(r->nick);
+
+	if (mine)
+		return finish(ok, 0);
+	if ((u && u->registered) || (v && strcmp(v->conn, r->conn) != 0))
+		return finish(fail, 433);
+	if (bk_reg_data(data, sizeof data, r->conn, r->user, r->host, r->realname,
+	    r->account) < 0)
+		return finish(fail, 432);
+	journal_event(BK_EV_REG, r->nick, data);
+}
+
+/* MOVE, after storage renamed: record the new nick as shown (a change of case) and each
+ * channel storage listed, one event at a time (each resumes here from on_ack); then answer. */
+static void
+move_next(void)
+{
+	struct req *r = &q[qhead];
+	struct bk_user *u = bk_user_find(&users, r->nick);
+	char chan[CHAT_TARGET_MAX + 1];
+
+	if (!u || !u->registered)
+		lc_die(LC_EXIT_BUG, "nick move to %s: not registered", r->nick);
+	if (strcmp(u->nick, r->nick) != 0)
+		return journal_event(BK_EV_NICK, r->nick, r->nick);
+	for (const char *p = move_chans; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n > 0 && n < sizeof chan) {
+			memcpy(chan, p, n);
+			chan[n] = '\0';
+			if (!bk_user_in(u, chan))
+				return journal_event(BK_EV_JOIN, r->nick, chan);
+		}
+		p += n + (p[n] == ' ');
+	}
+	finish(CHAT_NICK_DONE, 0);
+}
+
+/* A step of a nick change (chatproto.h, chat_nick_step; docs/chat.md "Nick change"); r->nick
+ * is the nick this session owns, r->target the other. Each step is safe to repeat: CLAIM of a
+ * nick the connection holds is answered OK, MOVE renames what is left, RELEASE of a nick the
+ * connection no longer holds is answered OK. A change of case only (same key, this session
+ * owns both) never CLAIMs nor RELEASEs: both would be about the user itself. */
+static void
+start_nick(struct req *r, struct bk_user *u, int mine)
+{
+	char data[CHAT_TEXT_MAX + 1];
+	int same = irc_casecmp(r->nick, r->target) == 0;
+
+	switch (r->op) {
+	case CHAT_NS_CLAIM:
+		if (same)
+			return finish(CHAT_NICK_DONE, mine ? 0 : 451);
+		return claim(r, u, mine, CHAT_NICK_DONE, CHAT_NICK_DONE);
+	case CHAT_NS_MOVE:
+		if (!mine)
+			return finish(CHAT_NICK_DONE, 451);
+		memset(&out, 0, sizeof out);
+		memcpy(out.conn, r->conn, sizeof out.conn);
+		memcpy(out.nick, r->target, sizeof out.nick);
+		memcpy(out.prefix, r->prefix, sizeof out.prefix);
+		out.op = CHAT_K_NICK;
+		memcpy(out.text, r->nick, sizeof out.nick);
+		stage = WAIT_CHANOP;
+		return to_storage(CHAT_CHANNEL_OP);
+	case CHAT_NS_RESERVE:
+		return finish(CHAT_NICK_DONE, reserve(r, u));
+	case CHAT_NS_RELEASE:
+		if (same || !mine)
+			return finish(CHAT_NICK_DONE, 0);
+		snprintf(data, sizeof data, "Nick change to %s", r->target);
+		return journal_event(BK_EV_UNREG, r->nick, data);
+	}
+	finish(CHAT_NICK_DONE, 461);
+}
+
 /* Start serving the head request. */
 static void
 start(struct req *r)
 {
 	struct bk_user *u = bk_user_find(&users, r->nick);
 	int mine = u && u->registered && strcmp(u->conn, r->conn) == 0;
-	char data[CHAT_TEXT_MAX + 1];
 
 	switch (r->type) {
 	case CHAT_REGISTER:
-		if (mine)
-			return finish(CHAT_REGISTERED, 0);      /* a retry */
-		if (u && u->registered)
-			return finish(CHAT_NICK_IN_USE, 433);
-		if (bk_reg_data(data, sizeof data, r->conn, r->user, r->host, r->realname,
-		    r->account) < 0)
-			return finish(CHAT_NICK_IN_USE, 432);
-		return journal_event(BK_EV_REG, r->nick, data);
+		return claim(r, u, mine, CHAT_REGISTERED, CHAT_NICK_IN_USE);
 	case CHAT_UNREGISTER:
-		if (!mine)
+		if (!mine) {
+			struct resv *v = resv_find(r->nick);
+			if (v && strcmp(v->conn, r->conn) == 0)
+				*v = resv[--nresv];
 			return finish(CHAT_ACK, 0);
+		}
 		return journal_event(BK_EV_UNREG, r->nick, r->text);
 	case CHAT_CHANNEL_OP:
 		if (!mine) {
@@ -212,6 +347,8 @@ start(struct req *r)
 		memcpy(out.text, r->text, sizeof out.text);
 		stage = WAIT_CHANOP;
 		return to_storage(CHAT_CHANNEL_OP);
+	case CHAT_NICK:
+		return start_nick(r, u, mine);
 	}
 	lc_die(LC_EXIT_BUG, "queued request of type %u", r->type);
 }
@@ -238,6 +375,10 @@ on_done(void)
 	struct bk_user *u = bk_user_find(&users, r->nick);
 	int in_chan = u && bk_user_in(u, r->target);
 
+	if (r->type == CHAT_NICK) {
+		memcpy(move_chans, in.names, sizeof move_chans);
+		return move_next();
+	}
 	done = in;
 	if (r->op == CHAT_K_PART && done.status == 442 && in_chan)
 		done.status = 0;
@@ -255,12 +396,15 @@ on_ack(void)
 
 	if (bk_user_apply(&users, r->nick, pend_kind, pend_data) < 0)
 		lc_die(LC_EXIT_BUG, "cannot apply event %d of %s", pend_kind, r->nick);
+	if (r->type == CHAT_NICK && pend_kind != BK_EV_REG && pend_kind != BK_EV_UNREG)
+		return move_next();
 	switch (pend_kind) {
 	case BK_EV_REG:
 		monitor_gateway(r->conn);
-		return finish(CHAT_REGISTERED, 0);
+		resv_drop(r->conn, 0);          /* registered: its reservation is done with */
+		return finish(r->type == CHAT_NICK ? CHAT_NICK_DONE : CHAT_REGISTERED, 0);
 	case BK_EV_UNREG:
-		return finish(CHAT_ACK, 0);
+		return finish(r->type == CHAT_NICK ? CHAT_NICK_DONE : CHAT_ACK, 0);
 	default:
 		return relay_done();
 	}
@@ -312,6 +456,7 @@ on_down(const struct lc_msg *m)
 			break;
 		}
 	snprintf(pre, sizeof pre, "%s/", gw);
+	resv_drop(pre, 1);
 	for (size_t i = 0; i < users.n; i++) {
 		struct bk_user *u = users.v[i];
 		if (!u->registered || strncmp(u->conn, pre, strlen(pre)) != 0)
@@ -374,6 +519,7 @@ on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
 	case CHAT_REGISTER:
 	case CHAT_UNREGISTER:
 	case CHAT_CHANNEL_OP:
+	case CHAT_NICK:
 		on_request(from);
 		break;
 	case CHAT_SESSION_STATE:
@@ -433,6 +579,7 @@ main(int argc, char **argv)
 	if (lc_loop_run(&loop) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "loop");
 	bk_users_fini(&users);
+	free(resv);
 	free(q);
 	free(mon);
 	lc_exit(A, "shutdown");

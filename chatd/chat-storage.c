@@ -482,6 +482,37 @@ on_query(void)
 	send_out(from, CHAT_CHANNEL_DONE);
 }
 
+/* CHANNEL_OP op NICK from the new nick's session (a nick change's MOVE step): nick = old,
+ * text = new, conn = the connection both are registered by (else nothing is renamed: a late
+ * copy of an old request). One NICK event per channel old is in (one time for all: gateways
+ * show it once per user), journaled and fanned out like a QUIT; then CHANNEL_DONE with names
+ * = the channels new is in. A retry (storage restarted halfway, or the answer lost) renames
+ * what is left and answers the same list. */
+static void
+on_rename(void)
+{
+	char pfx[CHAT_PREFIX_MAX + 1];
+	int64_t ms = now_ms();
+
+	if (bk_nick_owned(&users, in.nick, in.text, in.conn))
+		for (size_t i = 0; i < chans.n; i++) {
+			const struct bk_member *mb = bk_chan_find_member(chans.v[i], in.nick);
+			if (!mb || strcmp(mb->nick, in.text) == 0)
+				continue;       /* not in it, or renamed already (case only) */
+			snprintf(pfx, sizeof pfx, "%s", mb->prefix[0] ? mb->prefix : mb->nick);
+			chan_event_at(chans.v[i], CHAT_K_NICK, pfx, in.text, ms);
+		}
+	else
+		lc_info("nick %s -> %s for %s: not both its nicks, nothing renamed", in.nick,
+		    in.text, in.conn);
+	memset(&out, 0, sizeof out);
+	out.rid = in.rid;
+	memcpy(out.conn, in.conn, sizeof out.conn);
+	out.op = CHAT_K_NICK;
+	bk_member_chans(&chans, in.text, out.names, sizeof out.names);
+	send_out(from, CHAT_CHANNEL_DONE);
+}
+
 /* CHANNEL_OP from a session: JOIN (idempotent), PART, TOPIC (set; text may be empty),
  * NAMES (query: names and topic, nothing journaled). Status: 0, 403 no such channel,
  * 442 not on channel, 479 bad channel name. */
@@ -493,6 +524,8 @@ on_chanop(void)
 
 	if (in.op >= CHAT_K_WHO)
 		return on_query();
+	if (in.op == CHAT_K_NICK)
+		return on_rename();
 	if (!irc_chan_valid(in.target))
 		return done_reply(479, NULL);
 	switch (in.op) {
@@ -636,7 +669,7 @@ on_auth(void)
 static void
 on_session_event(void)
 {
-	if (in.op < BK_EV_REG || in.op > BK_EV_PART || in.nick[0] == '\0')
+	if (in.op < BK_EV_REG || in.op > BK_EV_NICK || in.nick[0] == '\0')
 		lc_die(LC_EXIT_BUG, "bad session event from %s: kind %u", from, in.op);
 	user_event(in.nick, in.op, in.text);
 	memset(&out, 0, sizeof out);

@@ -272,6 +272,11 @@ struct gw_conn {
 	struct gw_outq hold;
 	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
 	int64_t last_quit_ms;
+	char last_nick[CHAT_PREFIX_MAX + CHAT_NICK_MAX + 2]; /* NICK once: "old!u@h new" */
+	/* a nick change out (gw_cmd.c): the nick asked for and the step's request out
+	 * (chat_nick_step); from a successful CLAIM on, direct messages to nick_to are ours */
+	char nick_to[CHAT_NICK_MAX + 1];
+	uint8_t nick_step;
 	bool dirty;
 	struct gw_conn *dnext;          /* dirty list: output to flush */
 	char addr[64];                  /* the peer's numeric address (per-IP limit) */
@@ -363,6 +368,11 @@ void gw_op_request(struct gw_conn *c, uint8_t op, const char *target, const char
 /* Work through the rest of a JOIN/PART list: bad names are answered at once, until one
  * target's request is out or none is left. */
 void gw_targets_next(struct gw_conn *c);
+/* The answer to a nick change's step: send the next step, or end the change (433 ..., or
+ * success: `:old!u@h NICK :new` and c's nick and prefix are the new ones). */
+void gw_nick_done(struct gw_conn *c, const struct chat_msg *m);
+/* Whether a direct message to `nick` is for c (its nick, or the one it is changing to). */
+bool gw_is_nick(const struct gw_conn *c, const char *nick);
 
 /* gw_query.c: MODE, WHO, WHOIS, LIST (commands, and their answers from storage). */
 void gw_cmd_mode(struct gw_conn *c, struct irc_msg *m);
@@ -377,8 +387,11 @@ void gw_query_done(struct gw_conn *c, const struct chat_msg *m);
  * none). retry: resend on deadline forever, else drop. Returns the request. */
 struct gw_req *gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
             bool retry);
-/* Forget the requests of a connection that closes. */
+/* Forget the requests of a connection that closes (and unregister its nicks). */
 void gw_conn_forget(struct gw_conn *c);
+/* UNREGISTER nick for c at its session, detached (resent until acknowledged, also after c
+ * is gone): c's reason, or "Connection closed". */
+void gw_unregister(struct gw_conn *c, const char *nick);
 void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
 void gw_tick(struct lc_loop *l, struct lc_timer *t);
 void gw_target_watch(struct gw *gw, const char *name);

@@ -40,6 +40,10 @@ enum chat_type {
 	CHAT_ACK,               /* any -> requester: rid conn status */
 	CHAT_EV_SINCE,          /* gateway -> storage: rid target seq(event position) limit;
 	                           answered by ITEMS (channel events: seq 0, id = position) */
+	CHAT_NICK,              /* gateway -> session: rid conn nick user host realname account
+	                           prefix(the old prefix) op(chat_nick_step) target(the other nick):
+	                           one step of a nick change (docs/chat.md, "Nick change") */
+	CHAT_NICK_DONE,         /* session -> gateway: rid conn nick status op(the step) */
 	CHAT_TYPE_END,
 };
 
@@ -50,6 +54,16 @@ enum chat_kind {
 	/* queries a gateway sends storage directly as CHANNEL_OP (nothing journaled) */
 	CHAT_K_WHO, CHAT_K_WHOIS, CHAT_K_LIST, CHAT_K_MODE,
 };
+/* The steps of a nick change, each sent by the gateway and retried until answered (field op
+ * of CHAT_NICK; nick is the nick the receiving session owns, target the other one):
+ *   CLAIM    at session(new): register new for the connection (433 if held)
+ *   MOVE     at session(new): storage renames old to new in every channel (CHANNEL_OP op
+ *            CHAT_K_NICK, nick old, text new), then the session records those channels
+ *   RELEASE  at session(old): unregister old without a QUIT (it is in no channel any more)
+ * and before registration:
+ *   RESERVE  at session(nick): hold the nick for the unregistered connection (433 if held);
+ *            in memory only, until its REGISTER, an UNREGISTER, or its gateway's death */
+enum chat_nick_step { CHAT_NS_CLAIM = 1, CHAT_NS_MOVE, CHAT_NS_RELEASE, CHAT_NS_RESERVE };
 enum chat_hist {
 	CHAT_H_LATEST = 1, CHAT_H_BEFORE, CHAT_H_AFTER, CHAT_H_BETWEEN, CHAT_H_AROUND,
 };

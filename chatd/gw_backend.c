@@ -79,25 +79,33 @@ req_free(struct gw_req *r)
 }
 
 void
+gw_unregister(struct gw_conn *c, const char *nick)
+{
+	struct chat_msg *m = c->gw->enc;
+	char to[32];
+
+	memset(m, 0, offsetof(struct chat_msg, items));
+	m->type = CHAT_UNREGISTER;
+	snprintf(m->conn, sizeof m->conn, "%s", c->id);
+	snprintf(m->nick, sizeof m->nick, "%s", nick);
+	snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
+	snprintf(to, sizeof to, "session.%u", chat_shard(nick, c->gw->nsessions));
+	gw_request(c->gw, NULL, to, m, true);
+}
+
+void
 gw_conn_forget(struct gw_conn *c)
 {
-	struct gw *gw = c->gw;
-
 	if (c->req)
 		c->req->conn = NULL;    /* its reply will find no one: dropped */
 	c->req = NULL;
 	gw_join_release(c);
-	if (c->state != GW_NEW) {
-		struct chat_msg *m = gw->enc;
-		char to[32];
-		memset(m, 0, offsetof(struct chat_msg, items));
-		m->type = CHAT_UNREGISTER;
-		snprintf(m->conn, sizeof m->conn, "%s", c->id);
-		snprintf(m->nick, sizeof m->nick, "%s", c->nick);
-		snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
-		snprintf(to, sizeof to, "session.%u", chat_shard(c->nick, gw->nsessions));
-		gw_request(gw, NULL, to, m, true);
-	}
+	if (c->state != GW_NEW || c->has_nick)  /* registered, or reserved (or asked) */
+		gw_unregister(c, c->nick);
+	/* a nick change or reservation out: the nick asked may be ours already (a session
+	 * answers an UNREGISTER of a nick another connection holds with ACK, changing nothing) */
+	if (c->nick_to[0] && irc_casecmp(c->nick_to, c->nick))
+		gw_unregister(c, c->nick_to);
 }
 
 /* Resend what is overdue (same rid, same body), drop what is not retried. */
@@ -182,18 +190,21 @@ target_has_members(struct gw *gw, const char *name)
 		struct gw_conn *c = gw->conns[i];
 		if (c && !c->closing && c->state == GW_REGISTERED &&
 		    (name[0] == '#' ? gw_in_chan(c, name) || !irc_casecmp(c->joining, name) :
-		    !irc_casecmp(c->nick, name)))
+		    gw_is_nick(c, name)))
 			return true;
 	}
 	return false;
 }
 
-/* The nick of a prefix "nick!user@host" equals c's nick. */
+/* The nick of a prefix "nick!user@host" equals c's nick; or the item is c's own nick change
+ * (its NICK line is the command's reply), fanned out before or after c took the new nick. */
 static bool
 own_item(const struct gw_conn *c, const struct chat_item *it)
 {
 	size_t n = strcspn(it->prefix, "!");
 
+	if (it->kind == CHAT_K_NICK && gw_is_nick(c, it->text))
+		return true;
 	return strlen(c->nick) == n && !strncasecmp(c->nick, it->prefix, n);
 }
 
@@ -231,6 +242,7 @@ gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *ba
 		break;
 	case CHAT_K_NICK:
 		m.params[m.nparams++] = it->text;
+		m.trailing = true;
 		break;
 	default:
 		m.params[m.nparams++] = it->target;
@@ -292,6 +304,13 @@ deliver_one(struct gw_conn *c, const struct chat_item *it, bool hold)
 		snprintf(c->last_quit, sizeof c->last_quit, "%s", it->prefix);
 		c->last_quit_ms = it->time_ms;
 	}
+	if (it->kind == CHAT_K_NICK) {
+		char key[sizeof c->last_nick];
+		snprintf(key, sizeof key, "%s %.*s", it->prefix, CHAT_NICK_MAX, it->text);
+		if (!strcmp(c->last_nick, key))
+			return;         /* once per user, however many channels we share */
+		memcpy(c->last_nick, key, sizeof key);
+	}
 	if ((n = gw_item_line(c, it, NULL, buf + sizeof h, IRC_OUT_MAX)) <= 0)
 		return;
 	if (!hold) {
@@ -337,7 +356,7 @@ gw_deliver_item(struct gw *gw, const struct chat_item *it)
 			if (k >= 0 ? !after_join(c, (unsigned)k, it) :
 			    !(hold = c->joining[0] && !irc_casecmp(c->joining, it->target)))
 				continue;
-		} else if (irc_casecmp(c->nick, it->target))
+		} else if (!gw_is_nick(c, it->target))
 			continue;
 		/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its
 		 * command completed, in command order; a direct message to oneself is both */
@@ -720,6 +739,13 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 		if ((c = reply_conn(gw, m))) {
 			on_channel_done(c, m);
 			gw_targets_next(c);     /* JOIN/PART #a,#b: the next target */
+			if (!c->req)
+				done(c);
+		}
+		break;
+	case CHAT_NICK_DONE:
+		if ((c = reply_conn(gw, m))) {
+			gw_nick_done(c, m);     /* the next step, or the end of the change */
 			if (!c->req)
 				done(c);
 		}

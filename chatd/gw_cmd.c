@@ -134,6 +134,108 @@ gw_welcome(struct gw_conn *c)
 	gw_num(c, 422, "MOTD File is missing", NULL);
 }
 
+/* --- nick change ------------------------------------------------------------------------------ */
+
+/* Send the nick change's step (chatproto.h, chat_nick_step) to the session it concerns. */
+static void
+nick_step(struct gw_conn *c, uint8_t step)
+{
+	bool release = step == CHAT_NS_RELEASE;
+	struct chat_msg *r = req_msg(c, CHAT_NICK);
+	char to[32];
+
+	snprintf(r->nick, sizeof r->nick, "%s", release ? c->nick : c->nick_to);
+	snprintf(r->target, sizeof r->target, "%s", release ? c->nick_to : c->has_nick ? c->nick :
+	    "");
+	snprintf(r->user, sizeof r->user, "%s", c->user);
+	snprintf(r->host, sizeof r->host, "%s", c->host);
+	snprintf(r->realname, sizeof r->realname, "%s", c->realname);
+	r->op = step;
+	c->nick_step = step;
+	snprintf(to, sizeof to, "session.%u", chat_shard(r->nick, c->gw->nsessions));
+	gw_request(c->gw, c, to, r, true);
+}
+
+/* NICK after registration: CLAIM at the new nick's session, MOVE there (storage renames the
+ * memberships), RELEASE at the old one; a change of case only is a MOVE alone (same session).
+ * The connection's later lines wait until the change is over (c->req). */
+static void
+nick_change(struct gw_conn *c, const char *nick)
+{
+	if (!strcmp(nick, c->nick))
+		return;                 /* no change: nothing to say (as Ergo and ngircd) */
+	snprintf(c->nick_to, sizeof c->nick_to, "%s", nick);
+	nick_step(c, irc_casecmp(nick, c->nick) ? CHAT_NS_CLAIM : CHAT_NS_MOVE);
+}
+
+bool
+gw_is_nick(const struct gw_conn *c, const char *nick)
+{
+	return !irc_casecmp(c->nick, nick) ||
+	    ((c->nick_step == CHAT_NS_MOVE || c->nick_step == CHAT_NS_RELEASE) &&
+	    !irc_casecmp(c->nick_to, nick));
+}
+
+/* NICK before registration: the session of the nick holds it for this connection (RESERVE)
+ * until its REGISTER, so that a connection that asked first keeps it; the nick reserved before
+ * is let go once the new one is held. */
+static void
+nick_reserve(struct gw_conn *c, const char *nick)
+{
+	if (c->has_nick && !strcmp(nick, c->nick)) {
+		gw_try_register(c);
+		return;
+	}
+	snprintf(c->nick_to, sizeof c->nick_to, "%s", nick);
+	nick_step(c, CHAT_NS_RESERVE);
+}
+
+static void
+reserved(struct gw_conn *c)
+{
+	if (c->has_nick && irc_casecmp(c->nick, c->nick_to))
+		gw_unregister(c, c->nick);
+	snprintf(c->nick, sizeof c->nick, "%s", c->nick_to);
+	c->has_nick = true;
+	c->nick_to[0] = '\0';
+	c->nick_step = 0;
+	gw_try_register(c);
+}
+
+void
+gw_nick_done(struct gw_conn *c, const struct chat_msg *m)
+{
+	bool same = !irc_casecmp(c->nick, c->nick_to);
+
+	if (c->nick_step == CHAT_NS_RESERVE && m->status == 0)
+		return reserved(c);
+	if (m->status) {
+		/* CLAIM: held by another (433) or refused (432): nothing changed. MOVE: the
+		 * claim is not ours any more (451: cannot happen but for a bug): nothing moved */
+		if (m->status == 433 || m->status == 432) {
+			gw_num(c, m->status, c->nick_to, gw_numeric_text(m->status), NULL);
+		} else {
+			gw_num(c, 400, "NICK", "Could not change nickname", NULL);
+			lc_warn("%s: nick %s -> %s: step %u answered %u", c->id, c->nick,
+			    c->nick_to, c->nick_step, m->status);
+		}
+		c->nick_to[0] = '\0';
+		c->nick_step = 0;
+		return;
+	}
+	if (c->nick_step == CHAT_NS_CLAIM)
+		return nick_step(c, CHAT_NS_MOVE);
+	if (c->nick_step == CHAT_NS_MOVE && !same)
+		return nick_step(c, CHAT_NS_RELEASE);
+	struct irc_msg r = { .source = c->prefix, .command = "NICK", .trailing = true };
+	r.params[r.nparams++] = c->nick_to;
+	gw_reply(c, &r);
+	snprintf(c->nick, sizeof c->nick, "%s", c->nick_to);
+	snprintf(c->prefix, sizeof c->prefix, "%s!%s@%s", c->nick, c->user, c->host);
+	c->nick_to[0] = '\0';
+	c->nick_step = 0;
+}
+
 static void
 cmd_nick(struct gw_conn *c, struct irc_msg *m)
 {
@@ -145,14 +247,10 @@ cmd_nick(struct gw_conn *c, struct irc_msg *m)
 		gw_num(c, 432, m->params[0], gw_numeric_text(432), NULL);
 		return;
 	}
-	if (c->state != GW_NEW) {
-		/* a nick change needs the sessions' hand-over: not in this version */
-		gw_num(c, 484, "Nick changes are not supported", NULL);
-		return;
-	}
-	snprintf(c->nick, sizeof c->nick, "%s", m->params[0]);
-	c->has_nick = true;
-	gw_try_register(c);
+	if (c->state != GW_NEW)
+		nick_change(c, m->params[0]);
+	else
+		nick_reserve(c, m->params[0]);
 }
 
 static void

@@ -156,6 +156,23 @@ session_msg(uint16_t type)
 	send_out(CHAT_REGISTERED);
 }
 
+/* NICK: only the reservation before registration (a nick registered by another connection
+ * is in use; reservations themselves are not kept: REGISTER decides, as before). */
+static void
+nick_step(void)
+{
+	reply_start();
+	snprintf(out.nick, sizeof out.nick, "%s", in.nick);
+	out.op = in.op;
+	if (in.op != CHAT_NS_RESERVE)
+		out.status = 400;
+	for (int i = 0; i < MAXN && in.op == CHAT_NS_RESERVE; i++)
+		if (users[i].nick[0] && !irc_casecmp(users[i].nick, in.nick) &&
+		    strcmp(users[i].conn, in.conn))
+			out.status = 433;
+	send_out(CHAT_NICK_DONE);
+}
+
 static void
 channel_op(void)
 {
@@ -312,6 +329,9 @@ on_msg(struct lc_actor *a, const struct lc_msg *m, void *arg)
 	case CHAT_REGISTER:
 	case CHAT_UNREGISTER:
 		session_msg(m->type);
+		break;
+	case CHAT_NICK:
+		nick_step();
 		break;
 	case CHAT_CHANNEL_OP:
 		if (session)

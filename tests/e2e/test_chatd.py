@@ -175,7 +175,7 @@ def test_registration_waits_while_no_session_worker():
         # REGISTER is out at a session that does not exist: later lines (PING too) wait
         got = c.line(timeout=3)
         expect(got is None and not c.closed, "no reply, no error, still open: %r" % got, t)
-        t.wait_line(r"^chatd: chatd\.0: no answer from session\.\d to register rid=\d+ "
+        t.wait_line(r"^chatd: chatd\.0: no answer from session\.\d to (nick|register) rid=\d+ "
                     r"after 2000 ms: resending", m, timeout=5)
         expect(c.line(timeout=0.5) is None and not c.closed, "still waiting", t)
         c.close()

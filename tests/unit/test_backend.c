@@ -186,6 +186,88 @@ test_who_whois_list(void **st)
 	bk_users_fini(&u);
 }
 
+/* A nick change in the channels: one NICK event per channel renames the member (operator
+ * status, user@host and join point kept); applied again (a retry, a replay) it changes
+ * nothing; a change of case only renames in place. */
+static void
+test_nick_rename(void **st)
+{
+	struct bk_chans c = { 0 };
+	struct bk_chan *a, *b;
+	const struct bk_member *m;
+	char buf[128];
+
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "1\nalice!ua@ha\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nbob!u@h\n7"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_JOIN, "3\nbob!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_JOIN, "4\nalice!ua@ha\n"), 0);
+	a = bk_chan_find(&c, "#a");
+	b = bk_chan_find(&c, "#b");
+	bk_member_chans(&c, "ALICE", buf, sizeof buf);
+	assert_string_equal(buf, "#a #b");
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_NICK, "5\nalice!ua@ha\nZed"), 0);
+		bk_chan_names(a, buf, sizeof buf);
+		assert_string_equal(buf, "@Zed!ua@ha bob!u@h");
+	}
+	assert_false(bk_chan_member(a, "alice"));
+	assert_true(bk_chan_is_op(a, "zed"));
+	bk_member_chans(&c, "alice", buf, sizeof buf);
+	assert_string_equal(buf, "#b");                 /* #b not renamed yet: halfway */
+	bk_member_chans(&c, "zed", buf, sizeof buf);
+	assert_string_equal(buf, "#a");
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_NICK, "5\nalice!ua@ha\nZed"), 0);
+	bk_member_chans(&c, "zed", buf, sizeof buf);
+	assert_string_equal(buf, "#a #b");
+	bk_member_chans(&c, "alice", buf, sizeof buf);
+	assert_string_equal(buf, "");
+	/* case only: the same key, shown otherwise */
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_NICK, "6\nbob!u@h\nBOB"), 0);
+	assert_non_null(m = bk_chan_find_member(b, "bob"));
+	assert_string_equal(m->nick, "BOB");
+	assert_string_equal(m->prefix, "BOB!u@h");
+	assert_true(m->op);              /* bob created #b */
+	assert_non_null(m = bk_chan_find_member(a, "bob"));
+	assert_int_equal(m->join_seq, 7);
+	/* the new nick a member already (a journal is what it is): one member, operator kept */
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_NICK, "7\nZed!ua@ha\nbob"), 0);
+	assert_int_equal(a->n, 1);
+	assert_true(bk_chan_is_op(a, "bob"));
+	/* not a nick */
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_NICK, "8\nbob!u@h\n"), -1);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_NICK, "8\nbob!u@h\na b"), -1);
+	bk_chans_fini(&c);
+}
+
+/* The session side: BK_EV_NICK shows a nick otherwise (same key only), and who may rename. */
+static void
+test_nick_user_events(void **st)
+{
+	struct bk_users u = { 0 };
+
+	reg(&u, "alice", "chatd.0/1/1");
+	assert_int_equal(bk_user_apply(&u, "alice", BK_EV_JOIN, "#a"), 0);
+	assert_int_equal(bk_user_apply(&u, "alice", BK_EV_NICK, "ALICE"), 0);
+	assert_string_equal(bk_user_find(&u, "alice")->nick, "ALICE");
+	assert_int_equal(bk_user_find(&u, "alice")->nchans, 1);
+	assert_int_equal(bk_user_apply(&u, "alice", BK_EV_NICK, "bob"), -1);  /* another key */
+	assert_int_equal(bk_user_apply(&u, "carol", BK_EV_NICK, "carol"), -1); /* unknown */
+	assert_null(bk_user_find(&u, "carol"));
+	/* the new nick claimed by the same connection: both its nicks */
+	assert_false(bk_nick_owned(&u, "alice", "zed", "chatd.0/1/1"));
+	reg(&u, "zed", "chatd.0/1/1");
+	assert_true(bk_nick_owned(&u, "alice", "zed", "chatd.0/1/1"));
+	assert_true(bk_nick_owned(&u, "alice", "Alice", "chatd.0/1/1"));     /* case only */
+	assert_false(bk_nick_owned(&u, "alice", "zed", "chatd.1/1/1"));
+	assert_false(bk_nick_owned(&u, "alice", "zed", ""));
+	/* a late copy after the change: alice released, then taken by another connection */
+	assert_int_equal(bk_user_apply(&u, "alice", BK_EV_UNREG, "Nick change to zed"), 0);
+	assert_false(bk_nick_owned(&u, "alice", "zed", "chatd.0/1/1"));
+	reg(&u, "alice", "chatd.1/4/2");
+	assert_false(bk_nick_owned(&u, "alice", "zed", "chatd.0/1/1"));
+	bk_users_fini(&u);
+}
+
 int
 main(void)
 {
@@ -195,6 +277,8 @@ main(void)
 		cmocka_unit_test(test_channels_and_post_check),
 		cmocka_unit_test(test_join_point),
 		cmocka_unit_test(test_who_whois_list),
+		cmocka_unit_test(test_nick_rename),
+		cmocka_unit_test(test_nick_user_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
