@@ -261,6 +261,7 @@ struct gw_conn {
 	char targets[IRC_BODY_MAX + 1]; /* its targets not yet handled, comma-separated */
 	bool umode_i;                   /* user mode +i (nothing else depends on it) */
 	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
+	bool unregistered;              /* QUIT: its UNREGISTER was acknowledged, the nick is free */
 	unsigned nchans;
 	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
 	/* where each channel's live stream starts for this connection (its JOIN's CHANNEL_DONE):
@@ -389,9 +390,12 @@ struct gw_req *gw_request(struct gw *gw, struct gw_conn *c, const char *to, stru
             bool retry);
 /* Forget the requests of a connection that closes (and unregister its nicks). */
 void gw_conn_forget(struct gw_conn *c);
-/* UNREGISTER nick for c at its session, detached (resent until acknowledged, also after c
- * is gone): c's reason, or "Connection closed". */
-void gw_unregister(struct gw_conn *c, const char *nick);
+/* UNREGISTER nick for c at its session, resent until acknowledged (also after c is gone):
+ * c's reason, or "Connection closed". waiter: the connection waiting on it, or NULL. */
+struct gw_req *gw_unregister(struct gw_conn *c, const char *nick, struct gw_conn *waiter);
+/* QUIT: unregister c's nick as its request; on the ACK, ERROR and close (so the nick is free
+ * by the time the client sees ERROR). false if c holds no nick (close at once). */
+bool gw_quit_request(struct gw_conn *c);
 void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
 void gw_tick(struct lc_loop *l, struct lc_timer *t);
 void gw_target_watch(struct gw *gw, const char *name);

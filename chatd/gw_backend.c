@@ -78,8 +78,8 @@ req_free(struct gw_req *r)
 	free(r);
 }
 
-void
-gw_unregister(struct gw_conn *c, const char *nick)
+struct gw_req *
+gw_unregister(struct gw_conn *c, const char *nick, struct gw_conn *waiter)
 {
 	struct chat_msg *m = c->gw->enc;
 	char to[32];
@@ -90,7 +90,28 @@ gw_unregister(struct gw_conn *c, const char *nick)
 	snprintf(m->nick, sizeof m->nick, "%s", nick);
 	snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
 	snprintf(to, sizeof to, "session.%u", chat_shard(nick, c->gw->nsessions));
-	gw_request(c->gw, NULL, to, m, true);
+	return gw_request(c->gw, waiter, to, m, true);
+}
+
+bool
+gw_quit_request(struct gw_conn *c)
+{
+	if (c->state == GW_NEW && !c->has_nick)
+		return false;
+	gw_unregister(c, c->nick, c);
+	return true;
+}
+
+/* The ACK of a QUIT's UNREGISTER: the nick is free; ERROR, close. */
+static void
+quit_done(struct gw_conn *c)
+{
+	char buf[CHAT_HOST_MAX + CHAT_TEXT_MAX + 32];
+
+	c->unregistered = true;
+	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
+	gw_cmd_end(c);
+	gw_conn_close(c, buf);
 }
 
 void
@@ -100,12 +121,13 @@ gw_conn_forget(struct gw_conn *c)
 		c->req->conn = NULL;    /* its reply will find no one: dropped */
 	c->req = NULL;
 	gw_join_release(c);
-	if (c->state != GW_NEW || c->has_nick)  /* registered, or reserved (or asked) */
-		gw_unregister(c, c->nick);
+	/* registered, or reserved (or asked), and not unregistered by its QUIT */
+	if ((c->state != GW_NEW || c->has_nick) && !c->unregistered)
+		gw_unregister(c, c->nick, NULL);
 	/* a nick change or reservation out: the nick asked may be ours already (a session
 	 * answers an UNREGISTER of a nick another connection holds with ACK, changing nothing) */
 	if (c->nick_to[0] && irc_casecmp(c->nick_to, c->nick))
-		gw_unregister(c, c->nick_to);
+		gw_unregister(c, c->nick_to, NULL);
 }
 
 /* Resend what is overdue (same rid, same body), drop what is not retried. */
@@ -724,8 +746,11 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 		break;
 	case CHAT_ACK: {
 		struct gw_req *r = req_take(gw, m->rid);
+		c = r && r->type == CHAT_UNREGISTER ? r->conn : NULL;
 		if (r)
 			req_free(r);
+		if (c && !c->closing)
+			quit_done(c);           /* a QUIT waiting for its nick to be free */
 		break;
 	}
 	case CHAT_REGISTERED:

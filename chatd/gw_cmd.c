@@ -194,7 +194,7 @@ static void
 reserved(struct gw_conn *c)
 {
 	if (c->has_nick && irc_casecmp(c->nick, c->nick_to))
-		gw_unregister(c, c->nick);
+		gw_unregister(c, c->nick, NULL);
 	snprintf(c->nick, sizeof c->nick, "%s", c->nick_to);
 	c->has_nick = true;
 	c->nick_to[0] = '\0';
@@ -418,6 +418,8 @@ cmd_quit(struct gw_conn *c, struct irc_msg *m)
 	char buf[600];
 
 	snprintf(c->quit, sizeof c->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
+	if (gw_quit_request(c))
+		return;         /* ERROR and close once the nick is free (gw_backend.c) */
 	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
 	gw_cmd_end(c);
 	gw_conn_close(c, buf);
