@@ -39,6 +39,14 @@ on_bad_frame(struct lc_actor *a, uint64_t dropped, uint64_t total, void *arg)
 	    (unsigned long long)total);
 }
 
+/* Before the loop waits: write what this turn queued, one write per connection. Added after
+ * the mailbox, so it runs before the actor's own hook, which sends what it queued. */
+static void
+on_wait(struct lc_loop *l, struct lc_hook *h)
+{
+	gw_flush(h->arg);
+}
+
 static double
 num_arg(const char *s, const char *what)
 {
@@ -105,6 +113,7 @@ main(int argc, char **argv)
 	gw.name = lc_actor_name(gw.actor);
 	lc_actor_on_bad_frame(gw.actor, on_bad_frame, NULL);
 	lc_actor_on_message(gw.actor, gw_on_message, &gw);
+	lc_hook_add(&loop, &gw.flushh, on_wait, &gw);
 	if (lc_loop_signals(&loop, &set, on_signal, &gw) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "unable to watch signals");
 	if (gw_listen(&gw, listen_addr) < 0)

@@ -283,6 +283,7 @@ struct gw {
 	size_t ntargets, ctargets;
 	struct chat_msg *msg, *enc;     /* decode and encode scratch (large) */
 	struct gw_conn *dirty;
+	struct lc_hook flushh;          /* before every wait: gw_flush */
 };
 
 /* gw_conn.c */

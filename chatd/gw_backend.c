@@ -371,7 +371,6 @@ gw_tick(struct lc_loop *l, struct lc_timer *t)
 	}
 	lc_actor_cork(gw->actor, 0);
 	lc_timer_set(l, t, now + 100);
-	gw_flush(gw);
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
@@ -636,5 +635,4 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 		lc_die(LC_EXIT_BUG, "unexpected %s from %.*s", chat_type_name(lm->type),
 		    (int)lm->fromlen, lm->from);
 	}
-	gw_flush(gw);
 }

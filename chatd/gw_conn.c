@@ -162,12 +162,16 @@ gw_cmd_end(struct gw_conn *c)
 	c->lablines = 0;
 }
 
+/* Watch for what c can take now: input while there is room, output while some is pending.
+ * A dirty connection is left to gw_flush, which writes first and then watches. */
 static void
 conn_watch(struct gw_conn *c)
 {
 	uint32_t ev = 0;
 	char *p;
 
+	if (c->dirty)
+		return;
 	if (!c->closing && !c->eof && irc_in_space(&c->in, &p) > 0)
 		ev |= EPOLLIN;
 	if (gw_outq_pending(&c->out))
@@ -198,6 +202,8 @@ conn_write(struct gw_conn *c)
 
 static void conn_free(struct gw_conn *c);
 
+/* Write the output of every dirty connection (once per loop turn: the before-wait hook),
+ * free the closed ones. */
 void
 gw_flush(struct gw *gw)
 {
@@ -269,7 +275,6 @@ flood_wake(struct lc_loop *l, struct lc_timer *t)
 	struct gw_conn *c = t->arg;
 
 	gw_conn_resume(c);
-	gw_flush(c->gw);
 }
 
 void
@@ -355,7 +360,6 @@ conn_io(struct lc_loop *l, struct lc_io *io, uint32_t events)
 		conn_read(c);
 	if (!c->closing)
 		conn_watch(c);
-	gw_flush(c->gw);
 }
 
 static int
