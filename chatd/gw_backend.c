@@ -89,7 +89,7 @@ gw_conn_forget(struct gw_conn *c)
 	if (c->state != GW_NEW) {
 		struct chat_msg *m = gw->enc;
 		char to[32];
-		memset(m, 0, offsetof(struct chat_msg, items));
+		chat_msg_clear(m);
 		m->type = CHAT_UNREGISTER;
 		snprintf(m->conn, sizeof m->conn, "%s", c->id);
 		snprintf(m->nick, sizeof m->nick, "%s", c->nick);
@@ -276,7 +276,7 @@ since_ask(struct gw *gw, struct gw_target *t, uint32_t limit)
 {
 	struct chat_msg *m = gw->enc;
 
-	memset(m, 0, offsetof(struct chat_msg, items));
+	chat_msg_clear(m);
 	m->type = CHAT_SINCE;
 	snprintf(m->target, sizeof m->target, "%s", t->name);
 	m->seq = t->last;

@@ -33,7 +33,7 @@ req_msg(struct gw_conn *c, uint16_t type)
 {
 	struct chat_msg *m = c->gw->enc;
 
-	memset(m, 0, offsetof(struct chat_msg, items));
+	chat_msg_clear(m);
 	m->type = type;
 	snprintf(m->conn, sizeof m->conn, "%s", c->id);
 	if (c->has_nick)
