@@ -245,8 +245,11 @@ struct gw_conn {
 	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
 	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
 	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
-	unsigned nchans;
-	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
+	/* channels: names as joined, and the place in each channel's member list; allocated by
+	 * the first JOIN, grown on demand (gw_chan_add) */
+	unsigned nchans, capchans;
+	char (*chans)[CHAT_TARGET_MAX + 1];
+	struct gw_memb *memb;
 	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
 	int64_t last_quit_ms;
 	bool dirty;
@@ -254,12 +257,23 @@ struct gw_conn {
 	struct irc_in in;
 };
 
-/* A target whose items this gateway delivers: the last seq delivered. */
+/* A target whose items this gateway delivers: the last seq delivered; for a channel, the
+ * local connections in it (an index of their `chans`: delivery never scans every connection).
+ * Kept in a hash table by name; freed (repair) once it has no member and no SINCE out. */
 struct gw_target {
+	struct gw_target *next;         /* hash chain */
 	char name[CHAT_TARGET_MAX + 1]; /* casefolded */
 	uint64_t last;                  /* 0: not known yet */
 	uint64_t since_rid;             /* a SINCE out, or 0 */
 	uint64_t ahead;                 /* highest seq seen beyond a gap */
+	struct gw_conn **members;       /* channels: the local members, in no order */
+	size_t nmembers, cmembers;
+};
+
+/* A connection's membership of a channel: its target and its slot in t->members. */
+struct gw_memb {
+	struct gw_target *t;
+	size_t slot;
 };
 
 struct gw {
@@ -279,8 +293,8 @@ struct gw {
 	size_t nreqs;
 	struct lc_timer tick;
 	int64_t next_repair;
-	struct gw_target *targets;
-	size_t ntargets, ctargets;
+	struct gw_target **tbuckets;    /* hash table of targets, ntbuckets a power of 2 */
+	size_t ntbuckets, ntargets;
 	struct chat_msg *msg, *enc;     /* decode and encode scratch (large) */
 	struct gw_conn *dirty;
 	struct lc_hook flushh;          /* before every wait: gw_flush */
@@ -314,6 +328,8 @@ void gw_welcome(struct gw_conn *c);
 bool gw_in_chan(const struct gw_conn *c, const char *chan);
 void gw_chan_add(struct gw_conn *c, const char *chan);
 void gw_chan_del(struct gw_conn *c, const char *chan);
+/* Leave every channel (the connection closes) and free the channel arrays. */
+void gw_chans_drop(struct gw_conn *c);
 
 /* gw_backend.c */
 /* Send m (its rid is set here) to `to` and keep it until its reply; c waits on it (NULL for
@@ -324,7 +340,12 @@ struct gw_req *gw_request(struct gw *gw, struct gw_conn *c, const char *to, stru
 void gw_conn_forget(struct gw_conn *c);
 void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
 void gw_tick(struct lc_loop *l, struct lc_timer *t);
-void gw_target_watch(struct gw *gw, const char *name);
+/* The target `name` (any case), created if missing. */
+struct gw_target *gw_target_watch(struct gw *gw, const char *name);
+/* Put c in t's member list; its slot there. */
+size_t gw_target_join(struct gw_target *t, struct gw_conn *c);
+/* Take the member at `slot` out of t's list (the last one moves there: its gw_memb follows). */
+void gw_target_leave(struct gw_target *t, size_t slot);
 /* Deliver an item to the local connections concerned (no seq bookkeeping). */
 void gw_deliver_item(struct gw *gw, const struct chat_item *it);
 /* Format an item as a line for c, with the tags c's caps allow, plus batch if given. */

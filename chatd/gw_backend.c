@@ -13,6 +13,8 @@
 #include "letitcrash/time.h"
 #include "chatd.h"
 
+static struct gw_target *target_find(struct gw *gw, const char *name);
+
 /* --- requests -------------------------------------------------------------------------------- */
 
 static void
@@ -116,11 +118,10 @@ req_deadlines(struct gw *gw, int64_t now)
 			if (!r->retry || (!r->conn && r->type != CHAT_UNREGISTER)) {
 				*pp = r->next;
 				gw->nreqs--;
-				if (r->type == CHAT_SINCE) {
-					for (size_t i = 0; i < gw->ntargets; i++)
-						if (gw->targets[i].since_rid == r->rid)
-							gw->targets[i].since_rid = 0;
-				}
+				struct gw_target *t;
+				if (r->type == CHAT_SINCE && (t = target_find(gw, r->target)) &&
+				    t->since_rid == r->rid)
+					t->since_rid = 0;
 				if (r->conn)
 					r->conn->req = NULL;
 				req_free(r);
@@ -140,48 +141,122 @@ req_deadlines(struct gw *gw, int64_t now)
 
 /* --- targets and fan-out --------------------------------------------------------------------- */
 
+static uint32_t
+target_hash(const char *fold)
+{
+	uint32_t h = 2166136261u;
+
+	while (*fold)
+		h = (h ^ (unsigned char)*fold++) * 16777619u;
+	return h;
+}
+
+/* The target named `name` (any case), or NULL. */
 static struct gw_target *
 target_find(struct gw *gw, const char *name)
 {
 	char fold[CHAT_TARGET_MAX + 1];
 
+	if (!gw->ntbuckets)
+		return NULL;
 	snprintf(fold, sizeof fold, "%s", name);
 	irc_casefold(fold);
-	for (size_t i = 0; i < gw->ntargets; i++)
-		if (!strcmp(gw->targets[i].name, fold))
-			return &gw->targets[i];
+	for (struct gw_target *t = gw->tbuckets[target_hash(fold) & (gw->ntbuckets - 1)]; t;
+	    t = t->next)
+		if (!strcmp(t->name, fold))
+			return t;
 	return NULL;
 }
 
-void
-gw_target_watch(struct gw *gw, const char *name)
+/* Double the hash table once it holds as many targets as buckets. */
+static void
+targets_grow(struct gw *gw)
 {
-	if (target_find(gw, name))
-		return;
-	if (gw->ntargets == gw->ctargets) {
-		size_t n = gw->ctargets ? gw->ctargets * 2 : 16;
-		struct gw_target *t = realloc(gw->targets, n * sizeof *t);
-		if (!t)
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		gw->targets = t;
-		gw->ctargets = n;
-	}
-	struct gw_target *t = &gw->targets[gw->ntargets++];
-	memset(t, 0, sizeof *t);
-	snprintf(t->name, sizeof t->name, "%s", name);
-	irc_casefold(t->name);
+	size_t n = gw->ntbuckets ? 2 * gw->ntbuckets : 64;
+	struct gw_target **b = calloc(n, sizeof *b);
+
+	if (!b)
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	for (size_t i = 0; i < gw->ntbuckets; i++)
+		while (gw->tbuckets[i]) {
+			struct gw_target *t = gw->tbuckets[i];
+			gw->tbuckets[i] = t->next;
+			size_t k = target_hash(t->name) & (n - 1);
+			t->next = b[k];
+			b[k] = t;
+		}
+	free(gw->tbuckets);
+	gw->tbuckets = b;
+	gw->ntbuckets = n;
 }
 
+struct gw_target *
+gw_target_watch(struct gw *gw, const char *name)
+{
+	struct gw_target *t = target_find(gw, name);
+
+	if (t)
+		return t;
+	if (gw->ntargets >= gw->ntbuckets)
+		targets_grow(gw);
+	if (!(t = calloc(1, sizeof *t)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	snprintf(t->name, sizeof t->name, "%s", name);
+	irc_casefold(t->name);
+	size_t k = target_hash(t->name) & (gw->ntbuckets - 1);
+	t->next = gw->tbuckets[k];
+	gw->tbuckets[k] = t;
+	gw->ntargets++;
+	return t;
+}
+
+size_t
+gw_target_join(struct gw_target *t, struct gw_conn *c)
+{
+	if (t->nmembers == t->cmembers) {
+		size_t n = t->cmembers ? 2 * t->cmembers : 4;
+		struct gw_conn **m = reallocarray(t->members, n, sizeof *m);
+		if (!m)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		t->members = m;
+		t->cmembers = n;
+	}
+	t->members[t->nmembers] = c;
+	return t->nmembers++;
+}
+
+void
+gw_target_leave(struct gw_target *t, size_t slot)
+{
+	struct gw_conn *moved = t->members[--t->nmembers];
+
+	t->members[slot] = moved;
+	if (slot == t->nmembers)
+		return;
+	for (unsigned i = 0; i < moved->nchans; i++)
+		if (moved->memb[i].t == t) {
+			moved->memb[i].slot = slot;
+			return;
+		}
+	lc_die(LC_EXIT_BUG, "%s: member of %s without its membership", moved->id, t->name);
+}
+
+/* A direct message's target (a nick) has a local connection registered with it. */
 static bool
-target_has_members(struct gw *gw, const char *name)
+nick_is_local(struct gw *gw, const char *nick)
 {
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
-		if (c && !c->closing && c->state == GW_REGISTERED &&
-		    (name[0] == '#' ? gw_in_chan(c, name) : !irc_casecmp(c->nick, name)))
+		if (c && !c->closing && c->state == GW_REGISTERED && !irc_casecmp(c->nick, nick))
 			return true;
 	}
 	return false;
+}
+
+static bool
+target_has_members(struct gw *gw, const struct gw_target *t)
+{
+	return t->name[0] == '#' ? t->nmembers > 0 : nick_is_local(gw, t->name);
 }
 
 /* The nick of a prefix "nick!user@host" equals c's nick. */
@@ -236,38 +311,74 @@ gw_item_line(const struct gw_conn *c, const struct chat_item *it, const char *ba
 	return irc_write(buf, cap, &m);
 }
 
-static void
-deliver_one(struct gw_conn *c, const struct chat_item *it)
-{
-	char buf[IRC_OUT_MAX];
-	ssize_t n;
+/* An item's line is formatted once per tag variant a connection's caps select (none;
+ * time; time and msgid), on first use, and copied to every recipient. */
+enum { FMT_PLAIN, FMT_TIME, FMT_TAGS, FMT_N };
 
+struct item_fmt {
+	const struct chat_item *it;
+	ssize_t len[FMT_N];             /* 0: not formatted yet; -1: cannot be */
+	char line[FMT_N][IRC_OUT_MAX];
+};
+
+static const char *
+fmt_line(struct item_fmt *f, const struct gw_conn *c, size_t *len)
+{
+	int v = (c->caps & GW_CAP_MESSAGE_TAGS) ? FMT_TAGS :
+	    (c->caps & GW_CAP_SERVER_TIME) ? FMT_TIME : FMT_PLAIN;
+
+	if (f->len[v] == 0)
+		f->len[v] = gw_item_line(c, f->it, NULL, f->line[v], sizeof f->line[v]);
+	*len = f->len[v] > 0 ? (size_t)f->len[v] : 0;
+	return f->line[v];
+}
+
+/* Deliver an item to one connection concerned by it: the one place every fanned-out line
+ * passes, per connection. */
+static void
+deliver_one(struct gw_conn *c, struct item_fmt *f)
+{
+	const struct chat_item *it = f->it;
+	const char *line;
+	size_t n;
+
+	if (c->closing || c->state != GW_REGISTERED)
+		return;
+	/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its command
+	 * completed, in command order; a direct message to oneself is both */
+	if (own_item(c, it) && (it->target[0] == '#' || it->kind == CHAT_K_QUIT))
+		return;
 	if (it->kind == CHAT_K_QUIT) {
 		if (!strcmp(c->last_quit, it->prefix) && c->last_quit_ms == it->time_ms)
 			return;         /* once per user, however many channels we share */
 		snprintf(c->last_quit, sizeof c->last_quit, "%s", it->prefix);
 		c->last_quit_ms = it->time_ms;
 	}
-	if ((n = gw_item_line(c, it, NULL, buf, sizeof buf)) > 0)
-		gw_out(c, buf, (size_t)n);
+	if ((line = fmt_line(f, c, &n)) && n > 0)
+		gw_out(c, line, n);
 }
 
 void
 gw_deliver_item(struct gw *gw, const struct chat_item *it)
 {
-	bool chan = it->target[0] == '#';
+	static struct item_fmt *f;
 
+	if (!f && !(f = malloc(sizeof *f)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	f->it = it;
+	for (int v = 0; v < FMT_N; v++)
+		f->len[v] = 0;
+	if (it->target[0] == '#') {
+		struct gw_target *t = target_find(gw, it->target);
+		/* a delivery may close a member (SendQ): it stays listed, closing, until gw_flush */
+		for (size_t i = 0; t && i < t->nmembers; i++)
+			deliver_one(t->members[i], f);
+		return;
+	}
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
-		if (!c || c->closing || c->state != GW_REGISTERED)
-			continue;
-		if (chan ? !gw_in_chan(c, it->target) : irc_casecmp(c->nick, it->target))
-			continue;
-		/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its
-		 * command completed, in command order; a direct message to oneself is both */
-		if (own_item(c, it) && (chan || it->kind == CHAT_K_QUIT))
-			continue;
-		deliver_one(c, it);
+		if (c && !irc_casecmp(c->nick, it->target))
+			deliver_one(c, f);
 	}
 }
 
@@ -294,10 +405,9 @@ on_item(struct gw *gw, const struct chat_item *it)
 	    (unsigned long long)it->seq, it->kind, it->prefix,
 	    (unsigned long long)(t ? t->last : 0));
 	if (!t) {
-		if (!target_has_members(gw, it->target))
-			return;
-		gw_target_watch(gw, it->target);
-		t = target_find(gw, it->target);
+		if (it->target[0] == '#' || !nick_is_local(gw, it->target))
+			return;         /* a channel with local members is watched since their JOIN */
+		t = gw_target_watch(gw, it->target);
 	}
 	if (it->seq == 0) {
 		/* Channel events (JOIN, PART, QUIT, TOPIC) are not numbered in the message stream
@@ -345,15 +455,21 @@ on_items(struct gw *gw, const struct chat_msg *m)
 static void
 repair(struct gw *gw)
 {
-	for (size_t i = 0; i < gw->ntargets;) {
-		struct gw_target *t = &gw->targets[i];
-		if (!t->since_rid && !target_has_members(gw, t->name)) {
-			gw->targets[i] = gw->targets[--gw->ntargets];
-			continue;
+	for (size_t k = 0; k < gw->ntbuckets; k++) {
+		struct gw_target **pp = &gw->tbuckets[k];
+		while (*pp) {
+			struct gw_target *t = *pp;
+			if (!t->since_rid && !target_has_members(gw, t)) {
+				*pp = t->next;
+				gw->ntargets--;
+				free(t->members);
+				free(t);
+				continue;
+			}
+			if (t->last && !t->since_rid)
+				since_ask(gw, t, GW_REPAIR_LIMIT);
+			pp = &t->next;
 		}
-		if (t->last && !t->since_rid)
-			since_ask(gw, t, GW_REPAIR_LIMIT);
-		i++;
 	}
 }
 

@@ -54,13 +54,45 @@ gw_in_chan(const struct gw_conn *c, const char *chan)
 	return false;
 }
 
+/* Room for one more channel in c's arrays (at most GW_CHANS_MAX). */
+static bool
+chans_room(struct gw_conn *c)
+{
+	if (c->nchans < c->capchans)
+		return true;
+	unsigned cap = c->capchans ? 2 * c->capchans : 2;
+	if (cap > GW_CHANS_MAX)
+		cap = GW_CHANS_MAX;
+	void *n = reallocarray(c->chans, cap, sizeof *c->chans);
+	if (!n)
+		return false;
+	c->chans = n;
+	if (!(n = reallocarray(c->memb, cap, sizeof *c->memb)))
+		return false;
+	c->memb = n;
+	c->capchans = cap;
+	return true;
+}
+
 void
 gw_chan_add(struct gw_conn *c, const char *chan)
 {
-	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX)
+	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX || !chans_room(c))
 		return;
-	snprintf(c->chans[c->nchans++], sizeof c->chans[0], "%s", chan);
-	gw_target_watch(c->gw, chan);
+	struct gw_target *t = gw_target_watch(c->gw, chan);
+	snprintf(c->chans[c->nchans], sizeof c->chans[0], "%s", chan);
+	c->memb[c->nchans].t = t;
+	c->memb[c->nchans].slot = gw_target_join(t, c);
+	c->nchans++;
+}
+
+static void
+chan_del_at(struct gw_conn *c, unsigned i)
+{
+	gw_target_leave(c->memb[i].t, c->memb[i].slot);
+	memmove(c->chans[i], c->chans[i + 1], (c->nchans - i - 1) * sizeof c->chans[0]);
+	memmove(&c->memb[i], &c->memb[i + 1], (c->nchans - i - 1) * sizeof c->memb[0]);
+	c->nchans--;
 }
 
 void
@@ -68,10 +100,21 @@ gw_chan_del(struct gw_conn *c, const char *chan)
 {
 	for (unsigned i = 0; i < c->nchans; i++)
 		if (!irc_casecmp(c->chans[i], chan)) {
-			memmove(c->chans[i], c->chans[i + 1], (c->nchans - i - 1) * sizeof c->chans[0]);
-			c->nchans--;
+			chan_del_at(c, i);
 			return;
 		}
+}
+
+void
+gw_chans_drop(struct gw_conn *c)
+{
+	while (c->nchans)
+		chan_del_at(c, c->nchans - 1);
+	free(c->chans);
+	free(c->memb);
+	c->chans = NULL;
+	c->memb = NULL;
+	c->capchans = 0;
 }
 
 /* --- registration ---------------------------------------------------------------------------- */

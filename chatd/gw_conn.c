@@ -240,6 +240,7 @@ conn_free(struct gw_conn *c)
 		;
 	close(c->fd);
 	gw->conns[c->fd] = NULL;
+	gw_chans_drop(c);
 	gw_outq_fini(&c->out);
 	gw_outq_fini(&c->lab);
 	free(c);
