@@ -141,14 +141,11 @@ req_deadlines(struct gw *gw, int64_t now)
 
 /* --- targets and fan-out --------------------------------------------------------------------- */
 
-static uint32_t
-target_hash(const char *fold)
+/* The bucket of a (casefolded) target name: chat_shard is FNV-1a of the casefolded name. */
+static size_t
+target_bucket(const char *fold, size_t nbuckets)
 {
-	uint32_t h = 2166136261u;
-
-	while (*fold)
-		h = (h ^ (unsigned char)*fold++) * 16777619u;
-	return h;
+	return chat_shard(fold, (unsigned)nbuckets);
 }
 
 /* The target named `name` (any case), or NULL. */
@@ -161,7 +158,7 @@ target_find(struct gw *gw, const char *name)
 		return NULL;
 	snprintf(fold, sizeof fold, "%s", name);
 	irc_casefold(fold);
-	for (struct gw_target *t = gw->tbuckets[target_hash(fold) & (gw->ntbuckets - 1)]; t;
+	for (struct gw_target *t = gw->tbuckets[target_bucket(fold, gw->ntbuckets)]; t;
 	    t = t->next)
 		if (!strcmp(t->name, fold))
 			return t;
@@ -181,7 +178,7 @@ targets_grow(struct gw *gw)
 		while (gw->tbuckets[i]) {
 			struct gw_target *t = gw->tbuckets[i];
 			gw->tbuckets[i] = t->next;
-			size_t k = target_hash(t->name) & (n - 1);
+			size_t k = target_bucket(t->name, n);
 			t->next = b[k];
 			b[k] = t;
 		}
@@ -203,7 +200,7 @@ gw_target_watch(struct gw *gw, const char *name)
 		lc_die(LC_EXIT_TEMP, "out of memory");
 	snprintf(t->name, sizeof t->name, "%s", name);
 	irc_casefold(t->name);
-	size_t k = target_hash(t->name) & (gw->ntbuckets - 1);
+	size_t k = target_bucket(t->name, gw->ntbuckets);
 	t->next = gw->tbuckets[k];
 	gw->tbuckets[k] = t;
 	gw->ntargets++;
