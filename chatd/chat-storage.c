@@ -9,7 +9,8 @@
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
  * every gateway), corked. Nothing is answered before its commit; a retry with a journaled
- * dedupe key gets the original item and commits nothing.
+ * dedupe key gets the original item and commits nothing. The journal's indexes are brought up
+ * to date when a turn had nothing to do, or in steps after the replies of a turn while busy.
  *
  * Channel state and users are event streams in the journal's session-event store (the
  * journal has no channel table): a channel "#x" is a stream of JOIN/PART/QUIT/TOPIC events
@@ -48,6 +49,8 @@
 #define DIR_USERS "!users"
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
+#define INDEX_BUSY  16384       /* unindexed messages that make a busy loop index a step */
+#define INDEX_STEP  2048
 
 struct post {
 	uint64_t rid;
@@ -695,6 +698,10 @@ main(int argc, char **argv)
 		nmsgs_turn = 0;
 		commit_posts();
 		lc_actor_cork(A, 0);
+		/* never idle: index in steps, after the replies went out, rather than all of a
+		 * full tail at once inside a commit (INDEX_EVERY: half a second of stall) */
+		if (journal_unindexed(J) >= INDEX_BUSY && journal_flush_index(J, INDEX_STEP) < 0)
+			jfail("index flush");
 	}
 	journal_close(J);
 	bk_users_fini(&users);
