@@ -212,6 +212,14 @@ struct gw_req {
 
 enum gw_state { GW_NEW, GW_REGISTERING, GW_REGISTERED };
 
+/* A connection's larger texts, rarely needed: allocated on first use (gw_text), so that an
+ * idle connection stays small (docs/benchmarks.md, bench-conns). */
+struct gw_text {
+	char sasl[400 * 2 + 1];         /* AUTHENTICATE chunks so far */
+	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
+	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
+};
+
 struct gw_conn {
 	struct gw *gw;
 	int fd;
@@ -238,13 +246,11 @@ struct gw_conn {
 	bool labeled;
 	struct gw_outq lab;
 	size_t lablines;
-	char sasl[400 * 2 + 1];         /* AUTHENTICATE chunks so far */
+	struct gw_text *tx;             /* allocated by the first command that needs it */
 	bool sasl_on;
 	bool req_topic;                 /* the NAMES request out answers TOPIC #a */
 	uint8_t post_kind;              /* the POST out: CHAT_K_PRIVMSG or CHAT_K_NOTICE */
 	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
-	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
-	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
 	/* channels: names as joined, and the place in each channel's member list; allocated by
 	 * the first JOIN, grown on demand (gw_chan_add) */
 	unsigned nchans, capchans;
@@ -254,7 +260,7 @@ struct gw_conn {
 	int64_t last_quit_ms;
 	bool dirty;
 	struct gw_conn *dnext;          /* dirty list: output to flush */
-	struct irc_in in;
+	struct irc_in *in;              /* input: allocated while it holds unhandled bytes */
 };
 
 /* A target whose items this gateway delivers: the last seq delivered; for a channel, the
@@ -318,6 +324,8 @@ void gw_cmd_end(struct gw_conn *c);
 void gw_flush(struct gw *gw);
 struct gw_conn *gw_conn_by_id(struct gw *gw, const char *id);
 const char *gw_nick(const struct gw_conn *c);    /* the nick, or "*" */
+/* c's texts, allocated (zeroed) on the first call; exits on lack of memory. */
+struct gw_text *gw_text(struct gw_conn *c);
 
 /* gw_cmd.c */
 /* Handle one complete line; ends the command unless a request is out. */

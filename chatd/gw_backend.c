@@ -95,7 +95,8 @@ gw_conn_forget(struct gw_conn *c)
 		m->type = CHAT_UNREGISTER;
 		snprintf(m->conn, sizeof m->conn, "%s", c->id);
 		snprintf(m->nick, sizeof m->nick, "%s", c->nick);
-		snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
+		snprintf(m->text, sizeof m->text, "%s", c->tx && c->tx->quit[0] ? c->tx->quit :
+		    "Connection closed");
 		snprintf(to, sizeof to, "session.%u", chat_shard(c->nick, gw->nsessions));
 		gw_request(gw, NULL, to, m, true);
 	}
@@ -597,10 +598,10 @@ on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 		break;
 	case CHAT_K_PART:
 		gw_chan_del(c, m->target);
-		own_line(c, "PART", m->target, c->op_text[0] ? c->op_text : NULL);
+		own_line(c, "PART", m->target, c->tx && c->tx->op_text[0] ? c->tx->op_text : NULL);
 		break;
 	case CHAT_K_TOPIC:
-		own_line(c, "TOPIC", m->target, c->op_text);
+		own_line(c, "TOPIC", m->target, c->tx ? c->tx->op_text : "");
 		break;
 	case CHAT_K_NAMES:
 		if (c->req_topic)

@@ -264,7 +264,8 @@ static void
 cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 {
 	const char *arg = m->params[0];
-	unsigned char plain[sizeof c->sasl];
+	struct gw_text *tx = gw_text(c);
+	unsigned char plain[sizeof tx->sasl];
 
 	if (c->state != GW_NEW) {
 		gw_num(c, 907, "You have already authenticated using SASL", NULL);
@@ -286,22 +287,22 @@ cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 			return;
 		}
 		c->sasl_on = true;
-		c->sasl[0] = '\0';
+		tx->sasl[0] = '\0';
 		gw_reply_raw(c, "AUTHENTICATE +\r\n", 16);
 		return;
 	}
-	size_t have = strlen(c->sasl), n = strlen(arg);
+	size_t have = strlen(tx->sasl), n = strlen(arg);
 	if (strcmp(arg, "+")) {
-		if (n > 400 || have + n >= sizeof c->sasl) {
+		if (n > 400 || have + n >= sizeof tx->sasl) {
 			c->sasl_on = false;
 			gw_num(c, 905, "SASL message too long", NULL);
 			return;
 		}
-		memcpy(c->sasl + have, arg, n + 1);
+		memcpy(tx->sasl + have, arg, n + 1);
 		if (n == 400)
 			return;         /* more to come */
 	}
-	ssize_t len = gw_b64_decode(c->sasl, plain, sizeof plain - 1);
+	ssize_t len = gw_b64_decode(tx->sasl, plain, sizeof plain - 1);
 	const char *authz = (const char *)plain, *authc, *pass;
 	if (len < 0 || (plain[len] = '\0', (authc = memchr(plain, '\0', (size_t)len)) == NULL) ||
 	    (authc = authc + 1, (pass = memchr(authc, '\0', (size_t)(len - (authc - authz))))
@@ -316,7 +317,7 @@ cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 	snprintf(r->password, sizeof r->password, "%s", pass + 1);
 	gw_request(c->gw, c, "storage", r, true);
 	explicit_bzero(plain, sizeof plain);
-	explicit_bzero(c->sasl, sizeof c->sasl);
+	explicit_bzero(tx->sasl, sizeof tx->sasl);
 	explicit_bzero(r->password, sizeof r->password);
 }
 
@@ -346,8 +347,10 @@ cmd_quit(struct gw_conn *c, struct irc_msg *m)
 {
 	char buf[600];
 
-	snprintf(c->quit, sizeof c->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
-	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
+	struct gw_text *tx = gw_text(c);
+
+	snprintf(tx->quit, sizeof tx->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
+	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, tx->quit);
 	gw_cmd_end(c);
 	gw_conn_close(c, buf);
 }
@@ -361,7 +364,8 @@ channel_op(struct gw_conn *c, uint8_t op, const char *chan, const char *text)
 	r->op = op;
 	snprintf(r->target, sizeof r->target, "%s", chan);
 	snprintf(r->text, sizeof r->text, "%s", text ? text : "");
-	snprintf(c->op_text, sizeof c->op_text, "%s", r->text);
+	if (r->text[0] || c->tx)        /* a JOIN has none: no need to allocate for it */
+		snprintf(gw_text(c)->op_text, sizeof c->tx->op_text, "%s", r->text);
 	gw_request(c->gw, c, session_of(c, to, sizeof to), r, true);
 }
 
