@@ -49,7 +49,7 @@
 #define DIR_USERS "!users"
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
-#define INDEX_BUSY  16384       /* unindexed messages that make a busy loop index a step */
+#define INDEX_BUSY  131072      /* unindexed messages that make a busy loop index a step */
 #define INDEX_STEP  2048
 
 struct post {
