@@ -41,9 +41,16 @@ struct bk_user {
 	char last_data[CHAT_TEXT_MAX + 1];
 };
 
+/* A hash index over a table's v[] by key (open addressing: slot = index + 1, 0 empty). */
+struct bk_index {
+	size_t *slot;
+	size_t n;                               /* slots: 0 or a power of 2 above twice the rows */
+};
+
 struct bk_users {
 	struct bk_user **v;
 	size_t n, cap;
+	struct bk_index ix;
 };
 
 struct bk_member {
@@ -70,6 +77,7 @@ struct bk_chan {
 struct bk_chans {
 	struct bk_chan **v;
 	size_t n, cap;
+	struct bk_index ix;
 };
 
 /* backend.c */

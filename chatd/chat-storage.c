@@ -9,7 +9,8 @@
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
  * every gateway), corked. Nothing is answered before its commit; a retry with a journaled
- * dedupe key gets the original item and commits nothing.
+ * dedupe key gets the original item and commits nothing. The journal's indexes are brought up
+ * to date when a turn had nothing to do, or in steps after the replies of a turn while busy.
  *
  * Channel state and users are event streams in the journal's session-event store (the
  * journal has no channel table): a channel "#x" is a stream of JOIN/PART/QUIT/TOPIC events
@@ -55,6 +56,8 @@
 #define DIR_USERS "!users"
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
+#define INDEX_BUSY  131072      /* unindexed messages that make a busy loop index a step */
+#define INDEX_STEP  2048
 
 struct post {
 	uint64_t rid;
@@ -95,10 +98,9 @@ jfail(const char *what)
 	lc_die(LC_EXIT_TEMP, "journal: %s: %s (%s)", what, strerror(errno), journal_errmsg(J));
 }
 
-/* Encode `out` (type t) and send it to `to`. A send that fails is the peer's loss: every
- * request is retried by its sender. */
-static void
-send_out(const char *to, uint16_t t)
+/* Encode `out` as type t into a static buffer; the length. */
+static size_t
+encode_out(uint16_t t, char **body)
 {
 	static char buf[1 << 17];
 	ssize_t n;
@@ -106,21 +108,42 @@ send_out(const char *to, uint16_t t)
 	out.type = t;
 	if ((n = chat_encode(&out, buf, sizeof buf)) < 0)
 		lc_die(LC_EXIT_BUG, "cannot encode %s: %s", chat_type_name(t), strerror(errno));
-	lc_send(A, to, t, buf, (size_t)n);
+	*body = buf;
+	return (size_t)n;
 }
 
+/* Encode `out` (type t) and send it to `to`. A send that fails is the peer's loss: every
+ * request is retried by its sender. */
+static void
+send_out(const char *to, uint16_t t)
+{
+	char *body;
+	size_t n = encode_out(t, &body);
+
+	lc_send(A, to, t, body, n);
+}
+
+/* An ITEM to every gateway, encoded once. */
 static void
 fan_out(const struct chat_item *item)
 {
-	struct chat_item it = *item;    /* item may live in `out`, which is cleared next */
-	char gw[32];
+	static char (*gws)[24];
+	char *body;
+	size_t n;
 
-	memset(&out, 0, sizeof out);
-	out.item = it;
-	for (int k = 0; k < ngw; k++) {
-		snprintf(gw, sizeof gw, "chatd.%d", k);
-		send_out(gw, CHAT_ITEM);
+	if (!gws) {
+		if (!(gws = calloc((size_t)ngw + 1, sizeof *gws)))
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		for (int k = 0; k < ngw; k++)
+			snprintf(gws[k], sizeof gws[k], "chatd.%d", k);
 	}
+	if (item != &out.item) {
+		chat_msg_clear(&out);
+		out.item = *item;
+	}
+	n = encode_out(CHAT_ITEM, &body);
+	for (int k = 0; k < ngw; k++)
+		lc_send(A, gws[k], CHAT_ITEM, body, n);
 }
 
 /* --- streams ------------------------------------------------------------------------------- */
@@ -327,7 +350,7 @@ on_post(void)
 	if (st == 0 && in.text[0] == '\0')
 		st = 412;       /* ERR_NOTEXTTOSEND */
 	if (st != 0) {
-		memset(&out, 0, sizeof out);
+		chat_msg_clear(&out);
 		out.rid = in.rid;
 		snprintf(out.conn, sizeof out.conn, "%s", in.conn);
 		out.status = (uint16_t)st;
@@ -404,7 +427,7 @@ commit_posts(void)
 		    .chan_seq = jout[i].chan_seq, .cmd = jin[i].cmd, .target = p->target,
 		    .source = p->prefix, .account = jin[i].account, .text = p->text };
 		memcpy(m.msgid, jout[i].msgid, sizeof m.msgid);
-		memset(&out, 0, sizeof out);
+		chat_msg_clear(&out);
 		out.rid = p->rid;
 		memcpy(out.conn, p->conn, sizeof out.conn);
 		item_of(&out.item, &m);
@@ -419,7 +442,7 @@ done_reply(unsigned status, const struct bk_chan *c)
 {
 	uint8_t op = in.op;
 
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	memcpy(out.conn, in.conn, sizeof out.conn);
 	out.status = (uint16_t)status;
@@ -591,7 +614,7 @@ on_since(bool events)
 	int lim = in.limit > CHAT_ITEMS_MAX ? CHAT_ITEMS_MAX : (int)in.limit, rc = 0;
 
 	bk_fold(in.target, t, sizeof t);
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	memcpy(out.target, in.target, sizeof out.target);
 	if (in.seq > INT64_MAX)
@@ -625,7 +648,7 @@ on_history(void)
 
 	bk_fold(in.target, t, sizeof t);
 	bk_fold(in.nick, me, sizeof me);
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	memcpy(out.conn, in.conn, sizeof out.conn);
 	memcpy(out.target, in.target, sizeof out.target);
@@ -657,7 +680,7 @@ on_auth(void)
 	int r = journal_account_verify(J, in.account, in.password);
 
 	sodium_memzero(in.password, sizeof in.password);
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	memcpy(out.conn, in.conn, sizeof out.conn);
 	memcpy(out.account, in.account, sizeof out.account);
@@ -672,7 +695,7 @@ on_session_event(void)
 	if (in.op < BK_EV_REG || in.op > BK_EV_NICK || in.nick[0] == '\0')
 		lc_die(LC_EXIT_BUG, "bad session event from %s: kind %u", from, in.op);
 	user_event(in.nick, in.op, in.text);
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	send_out(from, CHAT_ACK);
 }
@@ -703,7 +726,7 @@ on_session_load(void)
 
 	if (in.limit == 0 || in.seq >= in.limit)
 		lc_die(LC_EXIT_BUG, "bad session load from %s", from);
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = in.rid;
 	for (size_t i = 0; i < users.n; i++) {
 		struct bk_user *u = users.v[i];
@@ -822,6 +845,10 @@ main(int argc, char **argv)
 		nmsgs_turn = 0;
 		commit_posts();
 		lc_actor_cork(A, 0);
+		/* never idle: index in steps, after the replies went out, rather than all of a
+		 * full tail at once inside a commit (INDEX_EVERY: half a second of stall) */
+		if (journal_unindexed(J) >= INDEX_BUSY && journal_flush_index(J, INDEX_STEP) < 0)
+			jfail("index flush");
 	}
 	journal_close(J);
 	bk_users_fini(&users);

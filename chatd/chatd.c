@@ -34,6 +34,14 @@ on_signal(struct lc_loop *l, int signo, pid_t sender, void *arg)
 	lc_exit(gw->actor, "shutdown");
 }
 
+/* Before the loop waits: write what this turn queued, one write per connection. Added after
+ * the mailbox, so it runs before the actor's own hook, which sends what it queued. */
+static void
+on_wait(struct lc_loop *l, struct lc_hook *h)
+{
+	gw_flush(h->arg);
+}
+
 static double
 num_arg(const char *s, const char *what)
 {
@@ -110,6 +118,7 @@ main(int argc, char **argv)
 	gw.name = lc_actor_name(gw.actor);
 	lc_actor_on_bad_frame(gw.actor, lc_log_bad_frames, NULL);
 	lc_actor_on_message(gw.actor, gw_on_message, &gw);
+	lc_hook_add(&loop, &gw.flushh, on_wait, &gw);
 	if (lc_loop_signals(&loop, &set, on_signal, &gw) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "unable to watch signals");
 	if (gw_listen(&gw, listen_addr) < 0)

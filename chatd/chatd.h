@@ -225,6 +225,15 @@ struct gw_req {
 
 enum gw_state { GW_NEW, GW_REGISTERING, GW_REGISTERED };
 
+/* A connection's larger texts, rarely needed: allocated on first use (gw_text), so that an
+ * idle connection stays small (docs/benchmarks.md, bench-conns). */
+struct gw_text {
+	char sasl[400 * 2 + 1];         /* AUTHENTICATE chunks so far */
+	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
+	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
+	char targets[IRC_BODY_MAX + 1]; /* a JOIN/PART list's targets not yet handled, comma-separated */
+};
+
 struct gw_conn {
 	struct gw *gw;
 	int fd;
@@ -251,25 +260,23 @@ struct gw_conn {
 	bool labeled;
 	struct gw_outq lab;
 	size_t lablines;
-	char sasl[400 * 2 + 1];         /* AUTHENTICATE chunks so far */
+	struct gw_text *tx;             /* allocated by the first command that needs it */
 	bool sasl_on;
 	bool req_topic;                 /* the NAMES request out answers TOPIC #a */
 	uint8_t post_kind;              /* the POST out: CHAT_K_PRIVMSG or CHAT_K_NOTICE */
 	char hist_sub[8];               /* the CHATHISTORY out: its subcommand */
-	char op_text[CHAT_TEXT_MAX + 1]; /* the CHANNEL_OP out: PART reason or new topic */
 	uint8_t targets_op;             /* JOIN/PART of a comma list: CHAT_K_JOIN or CHAT_K_PART */
-	char targets[IRC_BODY_MAX + 1]; /* its targets not yet handled, comma-separated */
 	bool umode_i;                   /* user mode +i (nothing else depends on it) */
-	char quit[CHAT_TEXT_MAX + 1];   /* QUIT reason, for UNREGISTER */
 	bool unregistered;              /* QUIT: its UNREGISTER was acknowledged, the nick is free */
-	unsigned nchans;
-	char chans[GW_CHANS_MAX][CHAT_TARGET_MAX + 1];
-	/* where each channel's live stream starts for this connection (its JOIN's CHANNEL_DONE):
-	 * items with seq > chan_seq[i], or seq 0 events with id > chan_ev[i] */
-	uint64_t chan_seq[GW_CHANS_MAX], chan_ev[GW_CHANS_MAX];
-	/* a JOIN out: the channel (casefolded) whose items are held in `hold` until its
-	 * CHANNEL_DONE says which of them follow the JOIN (gw_backend.c) */
-	char joining[CHAT_TARGET_MAX + 1];
+	/* channels: names as joined, and the place in each channel's member list (with where the
+	 * channel's live stream starts for this connection); allocated by the first JOIN, grown on
+	 * demand (gw_chan_add) */
+	unsigned nchans, capchans;
+	char (*chans)[CHAT_TARGET_MAX + 1];
+	struct gw_memb *memb;
+	/* a JOIN out: the channel whose items are held in `hold` until its CHANNEL_DONE says
+	 * which of them follow the JOIN (gw_backend.c); c is in its `joiners` meanwhile */
+	struct gw_target *joining;
 	struct gw_outq hold;
 	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
 	int64_t last_quit_ms;
@@ -284,7 +291,7 @@ struct gw_conn {
 	int64_t born_ms;                /* accepted at (registration timeout) */
 	int64_t last_in_ms;             /* last input, or last time the gateway held it up */
 	int64_t pinged_ms;              /* when our PING went out (no input since), or 0 */
-	struct irc_in in;
+	struct irc_in *in;              /* input: allocated while it holds unhandled bytes */
 };
 
 /* One numbered stream of a target: its messages (item seq), or a channel's events (item id,
@@ -295,10 +302,27 @@ struct gw_stream {
 	uint64_t ahead;                 /* highest position seen beyond a gap */
 };
 
-/* A target whose items this gateway delivers. */
+/* A target whose items this gateway delivers: per stream, the last position delivered; for a
+ * channel, the local connections in it (an index of their `chans`: delivery never scans every
+ * connection). Kept in a hash table by name; freed (repair) once it has no member and no
+ * SINCE out. */
 struct gw_target {
+	struct gw_target *next;         /* hash chain */
 	char name[CHAT_TARGET_MAX + 1]; /* casefolded */
 	struct gw_stream msg, ev;
+	struct gw_conn **members;       /* channels: the local members, in no order */
+	size_t nmembers, cmembers;
+	struct gw_conn **joiners;       /* channels: local connections with a JOIN of it out */
+	size_t njoiners, cjoiners;
+};
+
+/* A connection's membership of a channel: its target and its slot in t->members; where the
+ * channel's live stream starts for it (its JOIN's CHANNEL_DONE): items with seq > seq, or
+ * seq 0 events with id > ev. */
+struct gw_memb {
+	struct gw_target *t;
+	size_t slot;
+	uint64_t seq, ev;
 };
 
 struct gw {
@@ -325,10 +349,11 @@ struct gw {
 	size_t nreqs;
 	struct lc_timer tick;
 	int64_t next_repair;
-	struct gw_target *targets;
-	size_t ntargets, ctargets;
+	struct gw_target **tbuckets;    /* hash table of targets, ntbuckets a power of 2 */
+	size_t ntbuckets, ntargets;
 	struct chat_msg *msg, *enc;     /* decode and encode scratch (large) */
 	struct gw_conn *dirty;
+	struct lc_hook flushh;          /* before every wait: gw_flush */
 };
 
 /* gw_conn.c */
@@ -351,6 +376,14 @@ void gw_cmd_end(struct gw_conn *c);
 void gw_flush(struct gw *gw);
 struct gw_conn *gw_conn_by_id(struct gw *gw, const char *id);
 const char *gw_nick(const struct gw_conn *c);    /* the nick, or "*" */
+/* c's texts, allocated (zeroed) on the first call; exits on lack of memory. */
+struct gw_text *gw_text(struct gw_conn *c);
+/* c's op_text, "" if it has no texts yet. */
+static inline const char *
+gw_op_text(const struct gw_conn *c)
+{
+	return c->tx ? c->tx->op_text : "";
+}
 
 /* gw_cmd.c */
 /* Handle one complete line; ends the command unless a request is out. */
@@ -382,6 +415,8 @@ void gw_cmd_whois(struct gw_conn *c, struct irc_msg *m);
 void gw_cmd_list(struct gw_conn *c, struct irc_msg *m);
 /* The CHANNEL_DONE of a query (op CHAT_K_WHO .. CHAT_K_MODE). */
 void gw_query_done(struct gw_conn *c, const struct chat_msg *m);
+/* Leave every channel (the connection closes) and free the channel arrays. */
+void gw_chans_drop(struct gw_conn *c);
 
 /* gw_backend.c */
 /* Send m (its rid is set here) to `to` and keep it until its reply; c waits on it (NULL for
@@ -398,7 +433,12 @@ struct gw_req *gw_unregister(struct gw_conn *c, const char *nick, struct gw_conn
 bool gw_quit_request(struct gw_conn *c);
 void gw_on_message(struct lc_actor *a, const struct lc_msg *m, void *arg);
 void gw_tick(struct lc_loop *l, struct lc_timer *t);
-void gw_target_watch(struct gw *gw, const char *name);
+/* The target `name` (any case), created if missing. */
+struct gw_target *gw_target_watch(struct gw *gw, const char *name);
+/* Put c in t's member list; its slot there. */
+size_t gw_target_join(struct gw_target *t, struct gw_conn *c);
+/* Take the member at `slot` out of t's list (the last one moves there: its gw_memb follows). */
+void gw_target_leave(struct gw_target *t, size_t slot);
 /* Deliver an item to the local connections concerned (no seq bookkeeping). */
 void gw_deliver_item(struct gw *gw, const struct chat_item *it);
 /* A JOIN of `chan` goes out for c: hold the channel's items from now until its reply. */

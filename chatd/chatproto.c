@@ -206,17 +206,23 @@ unpack_field(struct lc_unpack *u, struct chat_msg *m, char code)
 	}
 }
 
+void
+chat_msg_clear(struct chat_msg *m)
+{
+	/* what precedes the big arrays; names and items are set by their fields or left empty
+	 * (items beyond nitems are never meaningful) */
+	memset(m, 0, offsetof(struct chat_msg, names));
+	m->names[0] = 0;
+	memset(&m->item, 0, sizeof m->item);
+	m->nitems = 0;
+}
+
 int
 chat_decode(uint16_t type, const void *body, size_t len, struct chat_msg *m)
 {
 	const char *sc = chat_schema(type);
 	struct lc_unpack u;
-	/* Zero what precedes the big arrays; names and items are set by their fields or left
-	 * empty (items beyond nitems are never meaningful). */
-	memset(m, 0, offsetof(struct chat_msg, names));
-	m->names[0] = 0;
-	memset(&m->item, 0, sizeof m->item);
-	m->nitems = 0;
+	chat_msg_clear(m);
 	if (!sc) {
 		errno = EINVAL;
 		return -1;

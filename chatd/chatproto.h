@@ -136,7 +136,10 @@ const char *chat_type_name(uint16_t type);
 /* Encode m (by m->type's schema) into buf; the body's length, or -1 (EINVAL: not a chat type,
  * EMSGSIZE: a field over its bound or the buffer too small). */
 ssize_t chat_encode(const struct chat_msg *m, void *buf, size_t cap);
-/* Decode a body of `type` into m (zeroed first). 0, or -1 with EBADMSG (malformed: a field too
+/* Empty m as a zeroed one would be, without writing its large arrays (names and items are
+ * empty, items beyond nitems undefined): about 1 KB written instead of 130 KB. */
+void chat_msg_clear(struct chat_msg *m);
+/* Decode a body of `type` into m (cleared first). 0, or -1 with EBADMSG (malformed: a field too
  * long, a string with a NUL, short or trailing bytes, too many items) or EINVAL (not ours). */
 int chat_decode(uint16_t type, const void *body, size_t len, struct chat_msg *m);
 

@@ -13,6 +13,8 @@
 #include "letitcrash/time.h"
 #include "chatd.h"
 
+static struct gw_target *target_find(struct gw *gw, const char *name);
+
 /* --- requests -------------------------------------------------------------------------------- */
 
 static void
@@ -88,7 +90,8 @@ gw_unregister(struct gw_conn *c, const char *nick, struct gw_conn *waiter)
 	m->type = CHAT_UNREGISTER;
 	snprintf(m->conn, sizeof m->conn, "%s", c->id);
 	snprintf(m->nick, sizeof m->nick, "%s", nick);
-	snprintf(m->text, sizeof m->text, "%s", c->quit[0] ? c->quit : "Connection closed");
+	snprintf(m->text, sizeof m->text, "%s", c->tx && c->tx->quit[0] ? c->tx->quit :
+	    "Connection closed");
 	snprintf(to, sizeof to, "session.%u", chat_shard(nick, c->gw->nsessions));
 	return gw_request(c->gw, waiter, to, m, true);
 }
@@ -109,7 +112,7 @@ quit_done(struct gw_conn *c)
 	char buf[CHAT_HOST_MAX + CHAT_TEXT_MAX + 32];
 
 	c->unregistered = true;
-	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
+	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, gw_text(c)->quit);
 	gw_cmd_end(c);
 	gw_conn_close(c, buf);
 }
@@ -147,8 +150,9 @@ req_deadlines(struct gw *gw, int64_t now)
 			if (!r->retry || (!r->conn && r->type != CHAT_UNREGISTER)) {
 				*pp = r->next;
 				gw->nreqs--;
-				for (size_t i = 0; i < gw->ntargets; i++) {
-					struct gw_target *t = &gw->targets[i];
+				struct gw_target *t;
+				if ((r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE) &&
+				    (t = target_find(gw, r->target))) {
 					if (t->msg.rid == r->rid)
 						t->msg.rid = 0;
 					if (t->ev.rid == r->rid)
@@ -173,49 +177,120 @@ req_deadlines(struct gw *gw, int64_t now)
 
 /* --- targets and fan-out --------------------------------------------------------------------- */
 
+/* The bucket of a (casefolded) target name: chat_shard is FNV-1a of the casefolded name. */
+static size_t
+target_bucket(const char *fold, size_t nbuckets)
+{
+	return chat_shard(fold, (unsigned)nbuckets);
+}
+
+/* The target named `name` (any case), or NULL. */
 static struct gw_target *
 target_find(struct gw *gw, const char *name)
 {
 	char fold[CHAT_TARGET_MAX + 1];
 
+	if (!gw->ntbuckets)
+		return NULL;
 	snprintf(fold, sizeof fold, "%s", name);
 	irc_casefold(fold);
-	for (size_t i = 0; i < gw->ntargets; i++)
-		if (!strcmp(gw->targets[i].name, fold))
-			return &gw->targets[i];
+	for (struct gw_target *t = gw->tbuckets[target_bucket(fold, gw->ntbuckets)]; t;
+	    t = t->next)
+		if (!strcmp(t->name, fold))
+			return t;
 	return NULL;
 }
 
-void
-gw_target_watch(struct gw *gw, const char *name)
+/* Double the hash table once it holds as many targets as buckets. */
+static void
+targets_grow(struct gw *gw)
 {
-	if (target_find(gw, name))
-		return;
-	if (gw->ntargets == gw->ctargets) {
-		size_t n = gw->ctargets ? gw->ctargets * 2 : 16;
-		struct gw_target *t = realloc(gw->targets, n * sizeof *t);
-		if (!t)
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		gw->targets = t;
-		gw->ctargets = n;
-	}
-	struct gw_target *t = &gw->targets[gw->ntargets++];
-	memset(t, 0, sizeof *t);
-	snprintf(t->name, sizeof t->name, "%s", name);
-	irc_casefold(t->name);
+	size_t n = gw->ntbuckets ? 2 * gw->ntbuckets : 64;
+	struct gw_target **b = calloc(n, sizeof *b);
+
+	if (!b)
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	for (size_t i = 0; i < gw->ntbuckets; i++)
+		while (gw->tbuckets[i]) {
+			struct gw_target *t = gw->tbuckets[i];
+			gw->tbuckets[i] = t->next;
+			size_t k = target_bucket(t->name, n);
+			t->next = b[k];
+			b[k] = t;
+		}
+	free(gw->tbuckets);
+	gw->tbuckets = b;
+	gw->ntbuckets = n;
 }
 
+struct gw_target *
+gw_target_watch(struct gw *gw, const char *name)
+{
+	struct gw_target *t = target_find(gw, name);
+
+	if (t)
+		return t;
+	if (gw->ntargets >= gw->ntbuckets)
+		targets_grow(gw);
+	if (!(t = calloc(1, sizeof *t)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	snprintf(t->name, sizeof t->name, "%s", name);
+	irc_casefold(t->name);
+	size_t k = target_bucket(t->name, gw->ntbuckets);
+	t->next = gw->tbuckets[k];
+	gw->tbuckets[k] = t;
+	gw->ntargets++;
+	return t;
+}
+
+size_t
+gw_target_join(struct gw_target *t, struct gw_conn *c)
+{
+	if (t->nmembers == t->cmembers) {
+		size_t n = t->cmembers ? 2 * t->cmembers : 4;
+		struct gw_conn **m = reallocarray(t->members, n, sizeof *m);
+		if (!m)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		t->members = m;
+		t->cmembers = n;
+	}
+	t->members[t->nmembers] = c;
+	return t->nmembers++;
+}
+
+void
+gw_target_leave(struct gw_target *t, size_t slot)
+{
+	struct gw_conn *moved = t->members[--t->nmembers];
+
+	t->members[slot] = moved;
+	if (slot == t->nmembers)
+		return;
+	for (unsigned i = 0; i < moved->nchans; i++)
+		if (moved->memb[i].t == t) {
+			moved->memb[i].slot = slot;
+			return;
+		}
+	lc_die(LC_EXIT_BUG, "%s: member of %s without its membership", moved->id, t->name);
+}
+
+/* A direct message's target (a nick) has a local connection registered with it. */
 static bool
-target_has_members(struct gw *gw, const char *name)
+nick_is_local(struct gw *gw, const char *nick)
 {
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
-		if (c && !c->closing && c->state == GW_REGISTERED &&
-		    (name[0] == '#' ? gw_in_chan(c, name) || !irc_casecmp(c->joining, name) :
-		    gw_is_nick(c, name)))
+		if (c && !c->closing && c->state == GW_REGISTERED && gw_is_nick(c, nick))
 			return true;
 	}
 	return false;
+}
+
+/* Local members, or connections whose JOIN of it is out (gw_join_hold). */
+static bool
+target_has_members(struct gw *gw, const struct gw_target *t)
+{
+	return t->name[0] == '#' ? t->nmembers > 0 || t->njoiners > 0 : nick_is_local(gw, t->name);
 }
 
 /* The nick of a prefix "nick!user@host" equals c's nick; or the item is c's own nick change
@@ -283,16 +358,37 @@ struct held {
 void
 gw_join_hold(struct gw_conn *c, const char *chan)
 {
-	gw_outq_consume(&c->hold, gw_outq_pending(&c->hold));
-	snprintf(c->joining, sizeof c->joining, "%s", chan);
-	irc_casefold(c->joining);
+	struct gw_target *t;
+
+	gw_join_release(c);
+	t = gw_target_watch(c->gw, chan);
+	if (t->njoiners == t->cjoiners) {
+		size_t n = t->cjoiners ? 2 * t->cjoiners : 2;
+		struct gw_conn **j = reallocarray(t->joiners, n, sizeof *j);
+		if (!j)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		t->joiners = j;
+		t->cjoiners = n;
+	}
+	t->joiners[t->njoiners++] = c;
+	c->joining = t;
 }
 
 void
 gw_join_release(struct gw_conn *c)
 {
-	gw_outq_consume(&c->hold, gw_outq_pending(&c->hold));
-	c->joining[0] = '\0';
+	struct gw_target *t = c->joining;
+
+	gw_outq_fini(&c->hold);
+	c->hold.max = c->gw->sendq;
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->njoiners; i++)
+		if (t->joiners[i] == c) {
+			t->joiners[i] = t->joiners[--t->njoiners];
+			break;
+		}
+	c->joining = NULL;
 }
 
 /* The JOIN of c->joining completed: deliver what was held and follows the JOIN. */
@@ -313,13 +409,43 @@ join_flush(struct gw_conn *c, uint64_t seq, uint64_t ev)
 	gw_join_release(c);
 }
 
-static void
-deliver_one(struct gw_conn *c, const struct chat_item *it, bool hold)
-{
-	char buf[sizeof(struct held) + IRC_OUT_MAX];
-	struct held h = { it->seq, it->id, 0 };
-	ssize_t n;
+/* An item's line is formatted once per tag variant a connection's caps select (none;
+ * time; time and msgid), on first use, and copied to every recipient. */
+enum { FMT_PLAIN, FMT_TIME, FMT_TAGS, FMT_N };
 
+struct item_fmt {
+	const struct chat_item *it;
+	ssize_t len[FMT_N];             /* 0: not formatted yet; -1: cannot be */
+	char line[FMT_N][IRC_OUT_MAX];
+};
+
+static const char *
+fmt_line(struct item_fmt *f, const struct gw_conn *c, size_t *len)
+{
+	int v = (c->caps & GW_CAP_MESSAGE_TAGS) ? FMT_TAGS :
+	    (c->caps & GW_CAP_SERVER_TIME) ? FMT_TIME : FMT_PLAIN;
+
+	if (f->len[v] == 0)
+		f->len[v] = gw_item_line(c, f->it, NULL, f->line[v], sizeof f->line[v]);
+	*len = f->len[v] > 0 ? (size_t)f->len[v] : 0;
+	return f->line[v];
+}
+
+/* Deliver an item to one connection concerned by it: the one place every fanned-out line
+ * passes, per connection. */
+static void
+deliver_one(struct gw_conn *c, struct item_fmt *f, bool hold)
+{
+	const struct chat_item *it = f->it;
+	const char *line;
+	size_t n;
+
+	if (c->closing || c->state != GW_REGISTERED)
+		return;
+	/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its command
+	 * completed, in command order; a direct message to oneself is both */
+	if (own_item(c, it) && (it->target[0] == '#' || it->kind == CHAT_K_QUIT))
+		return;
 	if (it->kind == CHAT_K_QUIT) {
 		if (!strcmp(c->last_quit, it->prefix) && c->last_quit_ms == it->time_ms)
 			return;         /* once per user, however many channels we share */
@@ -333,58 +459,65 @@ deliver_one(struct gw_conn *c, const struct chat_item *it, bool hold)
 			return;         /* once per user, however many channels we share */
 		memcpy(c->last_nick, key, sizeof key);
 	}
-	if ((n = gw_item_line(c, it, NULL, buf + sizeof h, IRC_OUT_MAX)) <= 0)
+	if (!(line = fmt_line(f, c, &n)) || n == 0)
 		return;
 	if (!hold) {
-		gw_out(c, buf + sizeof h, (size_t)n);
+		gw_out(c, line, n);
 		return;
 	}
-	h.len = (uint32_t)n;
-	memcpy(buf, &h, sizeof h);
-	if (gw_outq_put(&c->hold, buf, sizeof h + (size_t)n) < 0) {
-		lc_info("%s: SendQ exceeded while joining %s, dropped", c->id, c->joining);
+	struct held h = { it->seq, it->id, (uint32_t)n };
+	if (gw_outq_put(&c->hold, &h, sizeof h) < 0 || gw_outq_put(&c->hold, line, n) < 0) {
+		lc_info("%s: SendQ exceeded while joining %s, dropped", c->id, c->joining->name);
 		gw_conn_close(c, "SendQ exceeded");
 	}
 }
 
-/* Is the item after c's JOIN of channel i? */
-static bool
-after_join(const struct gw_conn *c, unsigned i, const struct chat_item *it)
-{
-	return it->seq ? it->seq > c->chan_seq[i] : it->id > c->chan_ev[i];
-}
-
-static int
-chan_index(const struct gw_conn *c, const char *chan)
+/* c's membership of channel t, or NULL. */
+static const struct gw_memb *
+memb_of(const struct gw_conn *c, const struct gw_target *t)
 {
 	for (unsigned i = 0; i < c->nchans; i++)
-		if (!irc_casecmp(c->chans[i], chan))
-			return (int)i;
-	return -1;
+		if (c->memb[i].t == t)
+			return &c->memb[i];
+	return NULL;
+}
+
+/* Is the item after c's JOIN (m)? */
+static bool
+after_join(const struct gw_memb *m, const struct chat_item *it)
+{
+	return it->seq ? it->seq > m->seq : it->id > m->ev;
 }
 
 void
 gw_deliver_item(struct gw *gw, const struct chat_item *it)
 {
-	bool chan = it->target[0] == '#';
+	static struct item_fmt *f;
 
+	if (!f && !(f = malloc(sizeof *f)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	f->it = it;
+	for (int v = 0; v < FMT_N; v++)
+		f->len[v] = 0;
+	if (it->target[0] == '#') {
+		struct gw_target *t = target_find(gw, it->target);
+		const struct gw_memb *m;
+		if (!t)
+			return;
+		/* a delivery may close a member (SendQ): it stays listed, closing, until gw_flush */
+		for (size_t i = 0; i < t->nmembers; i++)
+			if ((m = memb_of(t->members[i], t)) && after_join(m, it))
+				deliver_one(t->members[i], f, false);
+		/* closing a joiner (SendQ) releases it: from the last, so none is skipped */
+		for (size_t i = t->njoiners; i-- > 0;)
+			if (i < t->njoiners)
+				deliver_one(t->joiners[i], f, true);
+		return;
+	}
 	for (size_t i = 0; i < gw->nconns; i++) {
 		struct gw_conn *c = gw->conns[i];
-		bool hold = false;
-		if (!c || c->closing || c->state != GW_REGISTERED)
-			continue;
-		if (chan) {
-			int k = chan_index(c, it->target);
-			if (k >= 0 ? !after_join(c, (unsigned)k, it) :
-			    !(hold = c->joining[0] && !irc_casecmp(c->joining, it->target)))
-				continue;
-		} else if (!gw_is_nick(c, it->target))
-			continue;
-		/* a connection's own lines (echo, its JOIN/PART/TOPIC) were written when its
-		 * command completed, in command order; a direct message to oneself is both */
-		if (own_item(c, it) && (chan || it->kind == CHAT_K_QUIT))
-			continue;
-		deliver_one(c, it, hold);
+		if (c && gw_is_nick(c, it->target))
+			deliver_one(c, f, false);
 	}
 }
 
@@ -394,7 +527,7 @@ since_ask(struct gw *gw, struct gw_target *t, struct gw_stream *s, uint32_t limi
 {
 	struct chat_msg *m = gw->enc;
 
-	memset(m, 0, offsetof(struct chat_msg, items));
+	chat_msg_clear(m);
 	m->type = s == &t->ev ? CHAT_EV_SINCE : CHAT_SINCE;
 	snprintf(m->target, sizeof m->target, "%s", t->name);
 	m->seq = s->last;
@@ -421,10 +554,9 @@ on_item(struct gw *gw, const struct chat_item *it)
 	lc_debug("%s: item %s seq=%llu id=%llu kind=%u from %s", gw->name, it->target,
 	    (unsigned long long)it->seq, (unsigned long long)it->id, it->kind, it->prefix);
 	if (!t) {
-		if (!target_has_members(gw, it->target))
-			return;
-		gw_target_watch(gw, it->target);
-		t = target_find(gw, it->target);
+		if (it->target[0] == '#' || !nick_is_local(gw, it->target))
+			return;         /* a channel with local members is watched since their JOIN */
+		t = gw_target_watch(gw, it->target);
 	}
 	s = stream_of(t, it, &pos);
 	if (pos == 0) {
@@ -484,17 +616,24 @@ on_items(struct gw *gw, const struct chat_msg *m)
 static void
 repair(struct gw *gw)
 {
-	for (size_t i = 0; i < gw->ntargets;) {
-		struct gw_target *t = &gw->targets[i];
-		if (!t->msg.rid && !t->ev.rid && !target_has_members(gw, t->name)) {
-			gw->targets[i] = gw->targets[--gw->ntargets];
-			continue;
+	for (size_t k = 0; k < gw->ntbuckets; k++) {
+		struct gw_target **pp = &gw->tbuckets[k];
+		while (*pp) {
+			struct gw_target *t = *pp;
+			if (!t->msg.rid && !t->ev.rid && !target_has_members(gw, t)) {
+				*pp = t->next;
+				gw->ntargets--;
+				free(t->members);
+				free(t->joiners);
+				free(t);
+				continue;
+			}
+			if (t->msg.last && !t->msg.rid)
+				since_ask(gw, t, &t->msg, GW_REPAIR_LIMIT);
+			if (t->ev.last && !t->ev.rid)
+				since_ask(gw, t, &t->ev, GW_REPAIR_LIMIT);
+			pp = &t->next;
 		}
-		if (t->msg.last && !t->msg.rid)
-			since_ask(gw, t, &t->msg, GW_REPAIR_LIMIT);
-		if (t->ev.last && !t->ev.rid)
-			since_ask(gw, t, &t->ev, GW_REPAIR_LIMIT);
-		i++;
 	}
 }
 
@@ -512,7 +651,6 @@ gw_tick(struct lc_loop *l, struct lc_timer *t)
 	}
 	lc_actor_cork(gw->actor, 0);
 	lc_timer_set(l, t, now + 100);
-	gw_flush(gw);
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
@@ -636,10 +774,10 @@ on_channel_done(struct gw_conn *c, const struct chat_msg *m)
 		break;
 	case CHAT_K_PART:
 		gw_chan_del(c, m->target);
-		own_line(c, "PART", m->target, c->op_text[0] ? c->op_text : NULL);
+		own_line(c, "PART", m->target, c->tx && c->tx->op_text[0] ? c->tx->op_text : NULL);
 		break;
 	case CHAT_K_TOPIC:
-		own_line(c, "TOPIC", m->target, c->op_text);
+		own_line(c, "TOPIC", m->target, c->tx ? c->tx->op_text : "");
 		break;
 	case CHAT_K_NAMES:
 		if (c->req_topic)
@@ -799,5 +937,4 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 		lc_die(LC_EXIT_BUG, "unexpected %s from %.*s", chat_type_name(lm->type),
 		    (int)lm->fromlen, lm->from);
 	}
-	gw_flush(gw);
 }

@@ -33,7 +33,7 @@ req_msg(struct gw_conn *c, uint16_t type)
 {
 	struct chat_msg *m = c->gw->enc;
 
-	memset(m, 0, offsetof(struct chat_msg, items));
+	chat_msg_clear(m);
 	m->type = type;
 	snprintf(m->conn, sizeof m->conn, "%s", c->id);
 	if (c->has_nick)
@@ -54,15 +54,47 @@ gw_in_chan(const struct gw_conn *c, const char *chan)
 	return false;
 }
 
+/* Room for one more channel in c's arrays (at most GW_CHANS_MAX). */
+static bool
+chans_room(struct gw_conn *c)
+{
+	if (c->nchans < c->capchans)
+		return true;
+	unsigned cap = c->capchans ? 2 * c->capchans : 2;
+	if (cap > GW_CHANS_MAX)
+		cap = GW_CHANS_MAX;
+	void *n = reallocarray(c->chans, cap, sizeof *c->chans);
+	if (!n)
+		return false;
+	c->chans = n;
+	if (!(n = reallocarray(c->memb, cap, sizeof *c->memb)))
+		return false;
+	c->memb = n;
+	c->capchans = cap;
+	return true;
+}
+
 void
 gw_chan_add(struct gw_conn *c, const char *chan, uint64_t seq, uint64_t ev)
 {
-	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX)
+	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX || !chans_room(c))
 		return;
-	c->chan_seq[c->nchans] = seq;
-	c->chan_ev[c->nchans] = ev;
-	snprintf(c->chans[c->nchans++], sizeof c->chans[0], "%s", chan);
-	gw_target_watch(c->gw, chan);
+	struct gw_target *t = gw_target_watch(c->gw, chan);
+	snprintf(c->chans[c->nchans], sizeof c->chans[0], "%s", chan);
+	c->memb[c->nchans].t = t;
+	c->memb[c->nchans].slot = gw_target_join(t, c);
+	c->memb[c->nchans].seq = seq;
+	c->memb[c->nchans].ev = ev;
+	c->nchans++;
+}
+
+static void
+chan_del_at(struct gw_conn *c, unsigned i)
+{
+	gw_target_leave(c->memb[i].t, c->memb[i].slot);
+	memmove(c->chans[i], c->chans[i + 1], (c->nchans - i - 1) * sizeof c->chans[0]);
+	memmove(&c->memb[i], &c->memb[i + 1], (c->nchans - i - 1) * sizeof c->memb[0]);
+	c->nchans--;
 }
 
 void
@@ -70,13 +102,21 @@ gw_chan_del(struct gw_conn *c, const char *chan)
 {
 	for (unsigned i = 0; i < c->nchans; i++)
 		if (!irc_casecmp(c->chans[i], chan)) {
-			size_t n = c->nchans - i - 1;
-			memmove(c->chans[i], c->chans[i + 1], n * sizeof c->chans[0]);
-			memmove(&c->chan_seq[i], &c->chan_seq[i + 1], n * sizeof c->chan_seq[0]);
-			memmove(&c->chan_ev[i], &c->chan_ev[i + 1], n * sizeof c->chan_ev[0]);
-			c->nchans--;
+			chan_del_at(c, i);
 			return;
 		}
+}
+
+void
+gw_chans_drop(struct gw_conn *c)
+{
+	while (c->nchans)
+		chan_del_at(c, c->nchans - 1);
+	free(c->chans);
+	free(c->memb);
+	c->chans = NULL;
+	c->memb = NULL;
+	c->capchans = 0;
 }
 
 /* --- registration ---------------------------------------------------------------------------- */
@@ -335,7 +375,8 @@ static void
 cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 {
 	const char *arg = m->params[0];
-	unsigned char plain[sizeof c->sasl];
+	struct gw_text *tx = gw_text(c);
+	unsigned char plain[sizeof tx->sasl];
 
 	if (c->state != GW_NEW) {
 		gw_num(c, 907, "You have already authenticated using SASL", NULL);
@@ -357,22 +398,22 @@ cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 			return;
 		}
 		c->sasl_on = true;
-		c->sasl[0] = '\0';
+		tx->sasl[0] = '\0';
 		gw_reply_raw(c, "AUTHENTICATE +\r\n", 16);
 		return;
 	}
-	size_t have = strlen(c->sasl), n = strlen(arg);
+	size_t have = strlen(tx->sasl), n = strlen(arg);
 	if (strcmp(arg, "+")) {
-		if (n > 400 || have + n >= sizeof c->sasl) {
+		if (n > 400 || have + n >= sizeof tx->sasl) {
 			c->sasl_on = false;
 			gw_num(c, 905, "SASL message too long", NULL);
 			return;
 		}
-		memcpy(c->sasl + have, arg, n + 1);
+		memcpy(tx->sasl + have, arg, n + 1);
 		if (n == 400)
 			return;         /* more to come */
 	}
-	ssize_t len = gw_b64_decode(c->sasl, plain, sizeof plain - 1);
+	ssize_t len = gw_b64_decode(tx->sasl, plain, sizeof plain - 1);
 	const char *authz = (const char *)plain, *authc, *pass;
 	if (len < 0 || (plain[len] = '\0', (authc = memchr(plain, '\0', (size_t)len)) == NULL) ||
 	    (authc = authc + 1, (pass = memchr(authc, '\0', (size_t)(len - (authc - authz))))
@@ -387,7 +428,7 @@ cmd_authenticate(struct gw_conn *c, struct irc_msg *m)
 	snprintf(r->password, sizeof r->password, "%s", pass + 1);
 	gw_request(c->gw, c, "storage", r, true);
 	explicit_bzero(plain, sizeof plain);
-	explicit_bzero(c->sasl, sizeof c->sasl);
+	explicit_bzero(tx->sasl, sizeof tx->sasl);
 	explicit_bzero(r->password, sizeof r->password);
 }
 
@@ -417,10 +458,12 @@ cmd_quit(struct gw_conn *c, struct irc_msg *m)
 {
 	char buf[600];
 
-	snprintf(c->quit, sizeof c->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
+	struct gw_text *tx = gw_text(c);
+
+	snprintf(tx->quit, sizeof tx->quit, "Quit: %s", m->nparams ? m->params[0] : gw_nick(c));
 	if (gw_quit_request(c))
 		return;         /* ERROR and close once the nick is free (gw_backend.c) */
-	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, c->quit);
+	snprintf(buf, sizeof buf, "Closing Link: %s (%s)", c->host, tx->quit);
 	gw_cmd_end(c);
 	gw_conn_close(c, buf);
 }
@@ -435,7 +478,8 @@ gw_op_request(struct gw_conn *c, uint8_t op, const char *target, const char *tex
 	r->op = op;
 	snprintf(r->target, sizeof r->target, "%s", target);
 	snprintf(r->text, sizeof r->text, "%s", text ? text : "");
-	snprintf(c->op_text, sizeof c->op_text, "%s", r->text);
+	if (r->text[0] || c->tx)        /* a JOIN has none: no need to allocate for it */
+		snprintf(gw_text(c)->op_text, sizeof c->tx->op_text, "%s", r->text);
 	if (op == CHAT_K_JOIN)
 		gw_join_hold(c, target);
 	gw_request(c->gw, c, to ? to : session_of(c, sess, sizeof sess), r, true);
@@ -464,7 +508,7 @@ join_one(struct gw_conn *c, const char *chan)
 	channel_op(c, CHAT_K_JOIN, chan, NULL);
 }
 
-/* The reason is in c->op_text. */
+/* The reason is in the connection's op_text. */
 static void
 part_one(struct gw_conn *c, const char *chan)
 {
@@ -473,20 +517,20 @@ part_one(struct gw_conn *c, const char *chan)
 		return;
 	}
 	/* not a member: storage tells 403 (no such channel) from 442 (not on it) */
-	channel_op(c, CHAT_K_PART, chan, c->op_text);
+	channel_op(c, CHAT_K_PART, chan, gw_op_text(c));
 }
 
 void
 gw_targets_next(struct gw_conn *c)
 {
-	char t[sizeof c->targets];
+	char t[sizeof c->tx->targets];
 
-	while (!c->req && !c->closing && c->targets[0]) {
-		size_t n = strcspn(c->targets, ",");
-		memcpy(t, c->targets, n);
+	while (!c->req && !c->closing && c->tx && c->tx->targets[0]) {
+		char *l = c->tx->targets;
+		size_t n = strcspn(l, ",");
+		memcpy(t, l, n);
 		t[n] = '\0';
-		memmove(c->targets, c->targets + n + (c->targets[n] == ','),
-		    strlen(c->targets + n + (c->targets[n] == ',')) + 1);
+		memmove(l, l + n + (l[n] == ','), strlen(l + n + (l[n] == ',')) + 1);
 		if (!t[0])
 			continue;
 		if (c->targets_op == CHAT_K_JOIN)
@@ -514,14 +558,14 @@ targets_start(struct gw_conn *c, uint8_t op, const char *cmd, const char *list)
 		return;
 	}
 	c->targets_op = op;
-	snprintf(c->targets, sizeof c->targets, "%s", list);
+	snprintf(gw_text(c)->targets, sizeof c->tx->targets, "%s", list);
 	gw_targets_next(c);
 }
 
 static void
 cmd_join(struct gw_conn *c, struct irc_msg *m)
 {
-	char all[sizeof c->targets];
+	char all[sizeof c->tx->targets];
 	size_t len = 0;
 
 	if (strcmp(m->params[0], "0")) {
@@ -533,16 +577,16 @@ cmd_join(struct gw_conn *c, struct irc_msg *m)
 	for (unsigned i = 0; i < c->nchans && len + strlen(c->chans[i]) + 2 < sizeof all; i++)
 		len += (size_t)snprintf(all + len, sizeof all - len, "%s%s", len ? "," : "",
 		    c->chans[i]);
-	c->op_text[0] = '\0';
+	gw_text(c)->op_text[0] = '\0';
 	c->targets_op = CHAT_K_PART;
-	snprintf(c->targets, sizeof c->targets, "%s", all);
+	snprintf(c->tx->targets, sizeof c->tx->targets, "%s", all);
 	gw_targets_next(c);
 }
 
 static void
 cmd_part(struct gw_conn *c, struct irc_msg *m)
 {
-	snprintf(c->op_text, sizeof c->op_text, "%s", m->nparams > 1 ? m->params[1] : "");
+	snprintf(gw_text(c)->op_text, sizeof c->tx->op_text, "%s", m->nparams > 1 ? m->params[1] : "");
 	targets_start(c, CHAT_K_PART, "PART", m->params[0]);
 }
 

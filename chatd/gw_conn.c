@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "letitcrash/exit.h"
 #include "letitcrash/log.h"
 #include "letitcrash/time.h"
 #include "chatd.h"
@@ -22,6 +23,42 @@ const char *
 gw_nick(const struct gw_conn *c)
 {
 	return c->has_nick && c->state == GW_REGISTERED ? c->nick : "*";
+}
+
+struct gw_text *
+gw_text(struct gw_conn *c)
+{
+	if (!c->tx && !(c->tx = calloc(1, sizeof *c->tx)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	return c->tx;
+}
+
+/* Input buffer: allocated when a read needs it, freed once every byte in it was handled, so
+ * that an idle connection holds none (4.6 KiB each). Returns c->in, or NULL (no memory). */
+static struct irc_in *
+in_get(struct gw_conn *c)
+{
+	if (!c->in && (c->in = malloc(sizeof *c->in)))
+		irc_in_init(c->in);
+	return c->in;
+}
+
+static void
+in_release(struct gw_conn *c)
+{
+	if (c->in && c->in->start == c->in->end && !c->in->skipping) {
+		free(c->in);
+		c->in = NULL;
+	}
+}
+
+/* Whether c's input buffer can take more (a missing one can). */
+static bool
+in_room(struct gw_conn *c)
+{
+	char *p;
+
+	return !c->in || irc_in_space(c->in, &p) > 0;
 }
 
 struct gw_conn *
@@ -162,13 +199,16 @@ gw_cmd_end(struct gw_conn *c)
 	c->lablines = 0;
 }
 
+/* Watch for what c can take now: input while there is room, output while some is pending.
+ * A dirty connection is left to gw_flush, which writes first and then watches. */
 static void
 conn_watch(struct gw_conn *c)
 {
 	uint32_t ev = 0;
-	char *p;
 
-	if (!c->closing && !c->eof && irc_in_space(&c->in, &p) > 0)
+	if (c->dirty)
+		return;
+	if (!c->closing && !c->eof && in_room(c))
 		ev |= EPOLLIN;
 	if (gw_outq_pending(&c->out))
 		ev |= EPOLLOUT;
@@ -198,6 +238,8 @@ conn_write(struct gw_conn *c)
 
 static void conn_free(struct gw_conn *c);
 
+/* Write the output of every dirty connection (once per loop turn: the before-wait hook),
+ * free the closed ones. */
 void
 gw_flush(struct gw *gw)
 {
@@ -234,6 +276,9 @@ conn_free(struct gw_conn *c)
 		;
 	close(c->fd);
 	gw->conns[c->fd] = NULL;
+	gw_chans_drop(c);
+	free(c->in);
+	free(c->tx);
 	gw_outq_fini(&c->out);
 	gw_outq_fini(&c->lab);
 	gw_outq_fini(&c->hold);
@@ -270,7 +315,6 @@ flood_wake(struct lc_loop *l, struct lc_timer *t)
 	struct gw_conn *c = t->arg;
 
 	gw_conn_resume(c);
-	gw_flush(c->gw);
 }
 
 void
@@ -284,11 +328,11 @@ gw_conn_resume(struct gw_conn *c)
 		/* peek whether a line is there before taking a token for it */
 		int64_t wait = gw_flood_take(&c->flood, now);
 		if (wait > 0) {
-			if (!lc_timer_armed(&c->flood_timer) && c->in.end > c->in.start)
+			if (!lc_timer_armed(&c->flood_timer) && c->in && c->in->end > c->in->start)
 				lc_timer_set(c->gw->loop, &c->flood_timer, now + wait);
 			break;
 		}
-		enum irc_in_status st = irc_in_next(&c->in, &line, &len);
+		enum irc_in_status st = c->in ? irc_in_next(c->in, &line, &len) : IRC_IN_AGAIN;
 		if (st == IRC_IN_AGAIN) {
 			c->flood.tokens += 1.0;         /* not used */
 			if (c->eof) {                   /* every line answered: done */
@@ -307,6 +351,7 @@ gw_conn_resume(struct gw_conn *c)
 		c->line_serial++;
 		gw_cmd_line(c, line);
 	}
+	in_release(c);
 	if (!c->closing)
 		conn_watch(c);
 }
@@ -315,9 +360,11 @@ static void
 conn_read(struct gw_conn *c)
 {
 	char *p;
-	size_t space = irc_in_space(&c->in, &p);
 
-	if (space == 0 || c->eof)
+	if (c->eof || !in_get(c))
+		return;
+	size_t space = irc_in_space(c->in, &p);
+	if (space == 0)
 		return;
 	ssize_t n = read(c->fd, p, space);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -333,7 +380,7 @@ conn_read(struct gw_conn *c)
 		gw_conn_resume(c);
 		return;
 	}
-	irc_in_commit(&c->in, (size_t)n);
+	irc_in_commit(c->in, (size_t)n);
 	c->last_in_ms = lc_now_ms();
 	c->pinged_ms = 0;
 	gw_conn_resume(c);
@@ -349,16 +396,14 @@ conn_io(struct lc_loop *l, struct lc_io *io, uint32_t events)
 			gw_conn_close(c, NULL);
 	}
 	if (!c->closing && (events & (EPOLLERR | EPOLLHUP))) {
-		char *p;
 		/* nothing more to read or write: level-triggered, this would fire forever */
-		if (c->eof || irc_in_space(&c->in, &p) == 0)
+		if (c->eof || !in_room(c))
 			gw_conn_close(c, NULL);
 	}
 	if (!c->closing && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		conn_read(c);
 	if (!c->closing)
 		conn_watch(c);
-	gw_flush(c->gw);
 }
 
 static int
@@ -414,7 +459,6 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	snprintf(c->host, sizeof c->host, "%s", c->addr[0] == ':' || !strcmp(c->addr, "unknown") ?
 	    "localhost" : c->addr);
 	c->born_ms = c->last_in_ms = lc_now_ms();
-	irc_in_init(&c->in);
 	gw_outq_init(&c->out, gw->sendq);
 	gw_outq_init(&c->lab, 4 * gw->sendq);
 	gw_outq_init(&c->hold, gw->sendq);
@@ -469,7 +513,7 @@ conn_timeouts(struct gw_conn *c, int64_t now)
 		}
 		return;
 	}
-	if (c->req || c->in.end > c->in.start) {
+	if (c->req || (c->in && c->in->end > c->in->start)) {
 		c->last_in_ms = now;
 		c->pinged_ms = 0;
 	} else if (c->state != GW_REGISTERED || gw->ping_ms <= 0) {

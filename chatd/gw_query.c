@@ -94,7 +94,7 @@ mode_done(struct gw_conn *c, const struct chat_msg *m)
 	size_t nseen = 0;
 	bool plus = true;
 
-	if (!c->op_text[0]) {
+	if (!gw_op_text(c)[0]) {
 		gw_num(c, 324, m->target, "+n", NULL);
 		if (m->time_ms > 0) {
 			snprintf(ts, sizeof ts, "%lld", (long long)(m->time_ms / 1000));
@@ -102,7 +102,7 @@ mode_done(struct gw_conn *c, const struct chat_msg *m)
 		}
 		return;
 	}
-	for (const char *p = c->op_text; *p && *p != ' '; p++) {
+	for (const char *p = gw_op_text(c); *p && *p != ' '; p++) {
 		if (*p == '+' || *p == '-') {
 			plus = *p == '+';
 			continue;
@@ -246,7 +246,7 @@ list_done(struct gw_conn *c, const struct chat_msg *m)
 			continue;
 		*count++ = '\0';
 		*topic++ = '\0';
-		if (in_list(c->op_text, line))
+		if (in_list(gw_op_text(c), line))
 			gw_num(c, 322, line, count, topic, NULL);
 	}
 	gw_num(c, 323, "End of /LIST", NULL);

@@ -96,12 +96,11 @@ gw_outq_consume(struct gw_outq *q, size_t n)
 {
 	q->off += n;
 	if (q->off >= q->len) {
+		/* empty: give the buffer back, so that an idle connection holds none */
 		q->off = q->len = 0;
-		if (q->cap > 65536) {   /* give back what a burst took */
-			free(q->buf);
-			q->buf = NULL;
-			q->cap = 0;
-		}
+		free(q->buf);
+		q->buf = NULL;
+		q->cap = 0;
 	}
 }
 

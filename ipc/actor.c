@@ -13,9 +13,9 @@
  * nanomsg. The rule (docs/ipc.md, "Coalescing"): a message goes out at once when nothing is
  * buffered for its destination, the actor is not corked, and the last message that went out at
  * once to that destination is at least BURST_US old; otherwise, or when nanomsg says EAGAIN,
- * it is appended. Buffers are flushed in frames of whole messages up to FRAME_MAX by
- * a 1 ms timer, when one destination holds FRAME_MAX bytes, before every wait, at uncork and by
- * lc_flush. A destination whose buffer makes no progress for DOWN_MS is "down": its buffer is
+ * it is appended. Buffers are flushed in frames of whole messages up to FRAME_MAX before
+ * every wait of the loop (a before-wait hook; not while corked), when one destination holds
+ * FRAME_MAX bytes, at uncork, by lc_flush, and by a 1 ms timer (a turn that runs long). A destination whose buffer makes no progress for DOWN_MS is "down": its buffer is
  * kept and retried every DOWN_RETRY_MS, and sends to it fail with EAGAIN until nanomsg takes
  * something again. */
 #include <errno.h>
@@ -83,6 +83,7 @@ struct lc_actor {
 	struct lc_io mio;
 	int paused;                         /* mio stopped: input queue full */
 	struct lc_timer flusht, kickt;
+	struct lc_hook flushh;              /* before every wait: flush_all */
 
 	struct dest *dests[DEST_MAX];
 	size_t ndests;
@@ -113,7 +114,8 @@ struct lc_actor {
 static void on_mbox(struct lc_loop *, struct lc_io *, uint32_t);
 static void on_flush(struct lc_loop *, struct lc_timer *);
 static void on_kick(struct lc_loop *, struct lc_timer *);
-static size_t flush_all(struct lc_actor *a);
+static void on_wait(struct lc_loop *, struct lc_hook *);
+static size_t flush_all(struct lc_actor *a, int skip_down);
 
 /* --- names and addresses ------------------------------------------------------------------ */
 
@@ -324,18 +326,23 @@ flush_dest(struct lc_actor *a, struct dest *d, int64_t now)
 	}
 }
 
+/* Flush every destination with data (skip_down: but those that are down, which have their
+ * retry timer). Returns the bytes still buffered. */
 static size_t
-flush_all(struct lc_actor *a)
+flush_all(struct lc_actor *a, int skip_down)
 {
 	int64_t now = lc_now_ms();
 
 	int up = 0;
 
-	if (a->buffered == 0)
+	if (a->buffered == 0) {
+		if (lc_timer_armed(&a->flusht))
+			lc_timer_cancel(a->loop, &a->flusht);
 		return 0;
+	}
 	for (size_t i = 0; i < a->ndests; i++) {
 		struct dest *d = a->dests[i];
-		if (d->head < d->tail) {
+		if (d->head < d->tail && !(skip_down && d->down)) {
 			flush_dest(a, d, now);
 			up |= d->head < d->tail && !d->down;
 		}
@@ -343,13 +350,26 @@ flush_all(struct lc_actor *a)
 	/* every 1 ms while a live destination has data; a down one is retried every 20 ms */
 	if (a->buffered && !lc_timer_armed(&a->flusht))
 		lc_timer_set(a->loop, &a->flusht, now + (up ? FLUSH_MS : DOWN_RETRY_MS));
+	else if (!a->buffered && lc_timer_armed(&a->flusht))
+		lc_timer_cancel(a->loop, &a->flusht);
 	return a->buffered;
+}
+
+/* The loop is about to wait: what this turn buffered goes out now rather than on the timer
+ * (unless corked: the application uncorks when its turn is complete). */
+static void
+on_wait(struct lc_loop *l, struct lc_hook *h)
+{
+	struct lc_actor *a = h->arg;
+
+	if (!a->corked)
+		flush_all(a, 1);
 }
 
 static void
 on_flush(struct lc_loop *l, struct lc_timer *t)
 {
-	flush_all(t->arg);
+	flush_all(t->arg, 0);
 }
 
 /* Room for n more bytes at the tail of d's buffer. */
@@ -669,7 +689,7 @@ turn(struct lc_actor *a, int64_t deadline)
 {
 	int wait = -1;
 
-	flush_all(a);
+	flush_all(a, 0);
 	if (deadline != LC_NEVER) {
 		int64_t d = deadline - lc_now_ms();
 		wait = d <= 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
@@ -728,6 +748,7 @@ lc_actor_open(const char *name, const char *rundir, struct lc_loop *loop)
 		goto fail;
 	if (lc__links_init(a) < 0)
 		goto fail;
+	lc_hook_add(a->loop, &a->flushh, on_wait, a);
 	return a;
 fail:;
 	int e = errno;
@@ -748,7 +769,8 @@ lc_actor_close(struct lc_actor *a)
 	if (!a)
 		return;
 	lc__links_fini(a);
-	flush_all(a);
+	flush_all(a, 0);
+	lc_hook_del(a->loop, &a->flushh);
 	lc_timer_cancel(a->loop, &a->flusht);
 	lc_timer_cancel(a->loop, &a->kickt);
 	lc_io_stop(a->loop, &a->mio);
@@ -980,7 +1002,7 @@ lc_actor_stats(const struct lc_actor *a, struct lc_actor_stats *st)
 size_t
 lc_flush(struct lc_actor *a)
 {
-	return flush_all(a);
+	return flush_all(a, 0);
 }
 
 void
@@ -988,7 +1010,7 @@ lc_actor_cork(struct lc_actor *a, int on)
 {
 	a->corked = on;
 	if (!on)
-		flush_all(a);
+		flush_all(a, 0);
 }
 
 /* --- exit --------------------------------------------------------------------------------- */
@@ -1028,7 +1050,7 @@ exit_flush(struct lc_actor *a)
 {
 	int64_t end = lc_now_ms() + EXIT_FLUSH_MS;
 
-	while (flush_all(a) > 0 && lc_now_ms() < end)
+	while (flush_all(a, 0) > 0 && lc_now_ms() < end)
 		lc_loop_once(a->loop, FLUSH_MS);
 	if (a->last_out && lc_now_ms() - a->last_out < EXIT_GRACE_MS) {
 		struct timespec ts = { 0, EXIT_GRACE_MS * 1000000L };

@@ -172,6 +172,43 @@ lc_loop_signals(struct lc_loop *self, const sigset_t *set, lc_signal_fn *fn, voi
 	return lc_io_start(self, &self->sigio, EPOLLIN);
 }
 
+/* --- before-wait hooks ------------------------------------------------------------------- */
+
+void
+lc_hook_add(struct lc_loop *self, struct lc_hook *h, lc_hook_fn *fn, void *arg)
+{
+	if (h->active)
+		return;
+	h->fn = fn;
+	h->arg = arg;
+	h->next = self->hooks;
+	self->hooks = h;
+	h->active = 1;
+}
+
+void
+lc_hook_del(struct lc_loop *self, struct lc_hook *h)
+{
+	for (struct lc_hook **pp = &self->hooks; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			h->active = 0;
+			return;
+		}
+}
+
+static void
+run_hooks(struct lc_loop *self)
+{
+	struct lc_hook *h = self->hooks;
+
+	while (h) {
+		struct lc_hook *next = h->next;    /* h may delete itself */
+		h->fn(self, h);
+		h = next;
+	}
+}
+
 /* --- the turn ----------------------------------------------------------------------------- */
 
 static void
@@ -189,6 +226,9 @@ int
 lc_loop_once(struct lc_loop *self, int max_wait_ms)
 {
 	int wait = max_wait_ms;
+
+	if (self->depth == 0)
+		run_hooks(self);
 	if (self->nheap > 0) {
 		int64_t d = self->heap[0]->when - lc_now_ms();
 		if (d < 0)
@@ -202,6 +242,7 @@ lc_loop_once(struct lc_loop *self, int max_wait_ms)
 			return -1;
 		n = 0;
 	}
+	self->depth++;
 	self->nev = n;
 	run_timers(self);
 	for (self->iev = 0; self->iev < self->nev; self->iev++) {
@@ -209,7 +250,10 @@ lc_loop_once(struct lc_loop *self, int max_wait_ms)
 		if (io)
 			io->fn(self, io, self->ev[self->iev].events);
 	}
+	/* after a nested turn (lc_call inside a callback) what is left of the outer batch is
+	 * dropped here too: level-triggered, it comes back at the next wait */
 	self->nev = self->iev = 0;
+	self->depth--;
 	return 0;
 }
 

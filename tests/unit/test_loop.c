@@ -203,6 +203,60 @@ test_wait_bounded(void **state)
 	lc_loop_fini(&l);
 }
 
+/* Before-wait hooks: run before every outermost wait, last added first, not in a nested
+ * turn; a hook may delete itself and arm a timer that counts for the same wait. */
+static int hook_log[16], nhook_log;
+static struct lc_hook hk[2];
+static struct lc_timer hook_timer;
+
+static void
+on_hook(struct lc_loop *l, struct lc_hook *h)
+{
+	int id = (int)(h - hk);
+
+	hook_log[nhook_log++] = id;
+	if (id == 1 && nhook_log >= 4)
+		lc_hook_del(l, h);
+	if (id == 0 && !lc_timer_armed(&hook_timer))
+		lc_timer_set(l, &hook_timer, lc_now_ms());
+}
+
+static void
+nested_turn(struct lc_loop *l, struct lc_timer *t)
+{
+	int before = nhook_log;
+
+	assert_int_equal(lc_loop_once(l, 0), 0);       /* a nested turn: no hook */
+	assert_int_equal(nhook_log, before);
+}
+
+static void
+test_hooks(void **state)
+{
+	struct lc_loop l;
+	int64_t t0 = lc_now_ms();
+
+	assert_int_equal(lc_loop_init(&l), 0);
+	nhook_log = 0;
+	lc_timer_init(&hook_timer, nested_turn, NULL);
+	lc_hook_add(&l, &hk[0], on_hook, NULL);
+	lc_hook_add(&l, &hk[1], on_hook, NULL);
+	lc_hook_add(&l, &hk[1], on_hook, NULL);         /* already active: nothing */
+	/* each turn: the timer armed by hook 0 is due at once, so no turn waits 1 s */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(lc_loop_once(&l, 1000), 0);
+	assert_true(lc_now_ms() - t0 < 900);
+	static const int want[] = { 1, 0, 1, 0, 1, 0, 0 };   /* hook 1 deleted itself in turn 3 */
+	assert_int_equal(nhook_log, 7);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(hook_log[i], want[i]);
+	lc_hook_del(&l, &hk[0]);
+	lc_timer_cancel(&l, &hook_timer);
+	assert_int_equal(lc_loop_once(&l, 0), 0);
+	assert_int_equal(nhook_log, 7);
+	lc_loop_fini(&l);
+}
+
 int
 main(void)
 {
@@ -213,6 +267,7 @@ main(void)
 		cmocka_unit_test(test_io_stop_same_turn),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_wait_bounded),
+		cmocka_unit_test(test_hooks),
 	};
 	return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }

@@ -19,10 +19,12 @@
 struct lc_loop;
 struct lc_io;
 struct lc_timer;
+struct lc_hook;
 
 typedef void lc_io_fn(struct lc_loop *, struct lc_io *, uint32_t events);
 typedef void lc_timer_fn(struct lc_loop *, struct lc_timer *);
 typedef void lc_signal_fn(struct lc_loop *, int signo, pid_t sender, void *arg);
+typedef void lc_hook_fn(struct lc_loop *, struct lc_hook *);
 
 struct lc_io {
 	int fd;
@@ -38,6 +40,16 @@ struct lc_timer {
 	size_t slot;            /* private: index in the heap, or (size_t)-1 */
 };
 
+/* A before-wait hook (redis's beforeSleep): run at the start of every outermost turn, before
+ * the wait is computed, so what a turn's callbacks queued goes out once, before the process
+ * sleeps. */
+struct lc_hook {
+	lc_hook_fn *fn;
+	void *arg;
+	struct lc_hook *next;   /* private */
+	int active;             /* private */
+};
+
 #define LC_LOOP_BATCH 64
 
 struct lc_loop {
@@ -50,6 +62,8 @@ struct lc_loop {
 	struct lc_io sigio;
 	lc_signal_fn *sigfn;
 	void *sigarg;
+	struct lc_hook *hooks;
+	int depth;              /* lc_loop_once calls in progress (a callback may turn the loop) */
 };
 
 int  lc_loop_init(struct lc_loop *self);
@@ -66,12 +80,22 @@ int  lc_timer_set(struct lc_loop *self, struct lc_timer *t, int64_t when);
 void lc_timer_cancel(struct lc_loop *self, struct lc_timer *t);
 static inline int lc_timer_armed(const struct lc_timer *t) { return t->slot != (size_t)-1; }
 
+/* Run fn(loop, hook) before every wait of an outermost turn (not in a turn nested inside a
+ * callback, e.g. lc_call's, when the callers up the stack may hold pointers a hook frees).
+ * Hooks run in reverse order of addition: an application's hook added after a library's runs
+ * first, so what it queues is flushed by the library's hook of the same turn. A hook may arm
+ * timers (they count for this turn's wait), add hooks (run from the next turn on) and delete
+ * itself. Adding an active hook does nothing. */
+void lc_hook_add(struct lc_loop *self, struct lc_hook *h, lc_hook_fn *fn, void *arg);
+void lc_hook_del(struct lc_loop *self, struct lc_hook *h);
+
 /* Block the signals of `set` and deliver them to fn through a signalfd. sender is the pid
  * that sent the signal (0 for the kernel). Call once. */
 int  lc_loop_signals(struct lc_loop *self, const sigset_t *set, lc_signal_fn *fn, void *arg);
 
-/* One turn: wait for events up to the earliest timer or max_wait_ms (-1: no limit), run the
- * callbacks of due timers and ready descriptors. Returns 0, or -1 with errno (not EINTR). */
+/* One turn: run the before-wait hooks (outermost turns only), wait for events up to the
+ * earliest timer or max_wait_ms (-1: no limit), run the callbacks of due timers and ready
+ * descriptors. Returns 0, or -1 with errno (not EINTR). */
 int  lc_loop_once(struct lc_loop *self, int max_wait_ms);
 /* Turn until lc_loop_break(). */
 int  lc_loop_run(struct lc_loop *self);
