@@ -243,19 +243,26 @@ gw_target_watch(struct gw *gw, const char *name)
 	return t;
 }
 
+/* Append c to the list (*v, *n, *cap), grown by doubling; its index. */
+static size_t
+conns_push(struct gw_conn ***v, size_t *n, size_t *cap, struct gw_conn *c)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 4;
+		struct gw_conn **m = reallocarray(*v, ncap, sizeof *m);
+		if (!m)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		*v = m;
+		*cap = ncap;
+	}
+	(*v)[*n] = c;
+	return (*n)++;
+}
+
 size_t
 gw_target_join(struct gw_target *t, struct gw_conn *c)
 {
-	if (t->nmembers == t->cmembers) {
-		size_t n = t->cmembers ? 2 * t->cmembers : 4;
-		struct gw_conn **m = reallocarray(t->members, n, sizeof *m);
-		if (!m)
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		t->members = m;
-		t->cmembers = n;
-	}
-	t->members[t->nmembers] = c;
-	return t->nmembers++;
+	return conns_push(&t->members, &t->nmembers, &t->cmembers, c);
 }
 
 void
@@ -362,15 +369,7 @@ gw_join_hold(struct gw_conn *c, const char *chan)
 
 	gw_join_release(c);
 	t = gw_target_watch(c->gw, chan);
-	if (t->njoiners == t->cjoiners) {
-		size_t n = t->cjoiners ? 2 * t->cjoiners : 2;
-		struct gw_conn **j = reallocarray(t->joiners, n, sizeof *j);
-		if (!j)
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		t->joiners = j;
-		t->cjoiners = n;
-	}
-	t->joiners[t->njoiners++] = c;
+	conns_push(&t->joiners, &t->njoiners, &t->cjoiners, c);
 	c->joining = t;
 }
 
