@@ -86,7 +86,7 @@ class Tree:
         self.proc = None
         self.lines = []             # (monotonic time, line)
         self.cond = threading.Condition()
-        self.pids = set()
+        self.pids = {}          # pid -> its start time (/proc/PID/stat field 22): pids are reused
         self.notify = None
         self.ready = False
         self.eof = False
@@ -108,7 +108,7 @@ class Tree:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      pass_fds=pass_fds)
-        self.pids.add(self.proc.pid)
+        self._learn(self.proc.pid)
         threading.Thread(target=self._reader, daemon=True).start()
         if wait:
             self.wait_ready(timeout)
@@ -121,7 +121,10 @@ class Tree:
                 self.lines.append((time.monotonic(), line))
                 m = EVENT_RE.match(line)
                 if m and m.group("pid"):
-                    self.pids.add(int(m.group("pid")))
+                    if m.group("ev") == "exit":
+                        self.pids.pop(int(m.group("pid")), None)    # reaped: not ours now
+                    else:
+                        self._learn(int(m.group("pid")))
                 self.cond.notify_all()
         with self.cond:
             self.eof = True
@@ -164,18 +167,32 @@ class Tree:
             self.cond.wait_for(lambda: self.eof, timeout * SLOW)
         return st
 
+    @staticmethod
+    def _stat(pid):
+        """(state, start time) of pid, or None if it is gone."""
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[19])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            return None
+
+    def _learn(self, pid):
+        """Remember a process of the tree by pid and start time (one already gone: no)."""
+        st = self._stat(pid)
+        if st:
+            self.pids[pid] = st[1]
+
     def alive_pids(self):
+        """The tree's processes still alive: same pid and same start time (a pid reused by
+        another process after a long run is not ours), not zombies."""
         out = []
         with self.cond:
-            pids = list(self.pids)
-        for pid in pids:
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    out.append(pid)
-            except (FileNotFoundError, ProcessLookupError):
-                pass
+            pids = list(self.pids.items())
+        for pid, start in pids:
+            st = self._stat(pid)
+            if st and st[0] != "Z" and st[1] == start:
+                out.append(pid)
         return out
 
     def check_no_survivors(self, timeout=5):
