@@ -18,6 +18,7 @@
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
 #define INDEX_EVERY 262144	/* tail size that forces an index flush (memory bound) */
+#define WAL_MAX 16384		/* WAL pages (64 MiB) that force a checkpoint at commit */
 #define NAME_MAX_LEN 64		/* account and session user names */
 /* A direct conversation's stream name: "DM:" + journal_dm_target(). Targets are casefolded, so
  * no target contains an upper-case letter: the "DM:" names cannot collide with any target in
@@ -64,7 +65,7 @@ enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_N
+	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_SYNC_NORMAL, S_SYNC_FULL, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -112,6 +113,9 @@ static const char *const st_sql[S_N] = {
 	[S_SNAP_PUT] = "INSERT INTO session_snapshots(user, seq, data) VALUES (?1, ?2, ?3)"
 	    " ON CONFLICT(user) DO UPDATE SET seq = excluded.seq, data = excluded.data"
 	    " WHERE excluded.seq >= session_snapshots.seq",
+	/* an index flush writes derived data only: it needs no fsync of its own (below) */
+	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 /* A tail message of a target: chan_seq base_seq + 1 + its index in the tail array. */
@@ -143,6 +147,8 @@ struct journal {
 	int64_t indexed;	/* meta.indexed_upto: ids above are indexed in memory only */
 	int64_t index_every;	/* flush the tail index when it holds this many messages */
 	int64_t last_ts;	/* the largest ts_ms journaled: timestamps never go below it */
+	int wal_pages;		/* frames in the WAL after the last commit (0 after a checkpoint) */
+	int wal_max;		/* a commit that leaves this many checkpoints at once */
 	char prefix[PREFIX_LEN + 1];
 	struct tgt *tmap;
 	size_t tcap, tlen;
@@ -643,8 +649,14 @@ journal_flush_index(struct journal *j, int64_t max)
 		upto = j->indexed + max;
 	if (upto == j->indexed)
 		return 0;
-	if (exec_st(j, S_BEGIN) < 0)
+	/* Derived data: synchronous=NORMAL, so this commit does not fdatasync the WAL. Its
+	 * frames reach the disk with the next FULL commit's fdatasync (the WAL is written in
+	 * order) or a checkpoint; lost in a power failure, the index and its watermark are lost
+	 * together and the tail is rebuilt from `messages` at open. Messages stay FULL. */
+	if (exec_st(j, S_SYNC_NORMAL) < 0)
 		return -1;
+	if (exec_st(j, S_BEGIN) < 0)
+		goto fail;
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, j->indexed);
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
 	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
@@ -654,16 +666,18 @@ journal_flush_index(struct journal *j, int64_t max)
 	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
 	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
 	    exec_st(j, S_FLUSH_DUP) < 0 ||
-	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0) {
-		e = errno;
-		if (!sqlite3_get_autocommit(j->db))
-			exec_st(j, S_ROLLBACK);
-		errno = e;
-		return -1;
-	}
+	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0)
+		goto fail;
 	j->indexed = upto;
 	tail_trim(j, upto);
-	return 0;
+	return exec_st(j, S_SYNC_FULL) < 0 ? -1 : 0;
+fail:
+	e = errno;
+	if (!sqlite3_get_autocommit(j->db))
+		exec_st(j, S_ROLLBACK);
+	exec_st(j, S_SYNC_FULL);
+	errno = e;
+	return -1;
 }
 
 int64_t
@@ -676,6 +690,55 @@ void
 journal_set_index_every(struct journal *j, int64_t n)
 {
 	j->index_every = n > 0 ? n : 1;
+}
+
+/* --- checkpoints --------------------------------------------------------------------------- */
+
+/* SQLite's WAL hook, after every commit: count the WAL's frames. Installing it turns off
+ * SQLite's automatic checkpoint (wal_autocheckpoint), which ran inside the commit that
+ * crossed 1000 pages, before its caller could acknowledge anything. The owner checkpoints
+ * when it chooses (journal_checkpoint); past wal_max pages a commit still checkpoints at
+ * once, so the WAL stays bounded whatever the owner does. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct journal *j = arg;
+	int log = 0, done = 0;
+
+	j->wal_pages = pages;
+	if (pages >= j->wal_max &&
+	    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+	    SQLITE_OK)
+		j->wal_pages = 0;
+	return SQLITE_OK;
+}
+
+int
+journal_checkpoint(struct journal *j, int min_pages)
+{
+	int log = 0, done = 0;
+
+	if (j->wal_pages == 0 || j->wal_pages < min_pages)
+		return 0;
+	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+	    SQLITE_OK)
+		return eio();
+	/* All copied (no reader can hold frames back: the lock is exclusive), and the next
+	 * commit rewinds the WAL. Were some left, the next commit's count would show them. */
+	j->wal_pages = 0;
+	return 1;
+}
+
+int
+journal_wal_pages(const struct journal *j)
+{
+	return j->wal_pages;
+}
+
+void
+journal_set_wal_max(struct journal *j, int pages)
+{
+	j->wal_max = pages > 0 ? pages : 1;
 }
 
 /* --- open and close ----------------------------------------------------------------------- */
@@ -776,6 +839,7 @@ setup_db(struct journal *j)
 	if (sqlite3_exec(j->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
+	sqlite3_wal_hook(j->db, wal_hook, j);
 	if (read_int(j->db, "PRAGMA user_version", &version) < 0)
 		return -1;
 	if (version == 0)
@@ -811,6 +875,7 @@ journal_open(const char *path)
 	j->tcap = 64;
 	j->dcap = 64;
 	j->index_every = INDEX_EVERY;
+	j->wal_max = WAL_MAX;
 	j->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 	j->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 	j->now = wall_ms;
