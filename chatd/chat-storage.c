@@ -59,6 +59,7 @@
 #define HISTORY_MAX 100
 #define INDEX_BUSY  16384       /* unindexed messages that make a busy loop index a step */
 #define INDEX_STEP  2048        /* messages indexed per step (pages touched grow with senders) */
+#define FILTER_STEP 8192        /* ids a step of the dedupe filter's rebuild reads */
 #define WAL_PAGES   1000        /* WAL pages that make a turn checkpoint (SQLite's default) */
 #define QUIET_MS    200         /* no message for this long: the loop is idle */
 
@@ -794,7 +795,8 @@ add_accounts(const char *list)
 
 /* One bounded piece of the journal's deferred work, after the turn's replies went out:
  * a checkpoint when the WAL holds WAL_PAGES (journal.h: none runs inside a commit), else an
- * index step when the tail is long (busy) or anything is left to index or checkpoint (idle).
+ * index step when the tail is long (busy) or anything is left to index (idle), else a step
+ * of the dedupe filter's rebuild (after a restart), else (idle) a checkpoint of what is left.
  * 1 if it did something (the next wait should not block), 0 if not. */
 static int
 background(bool idle)
@@ -809,6 +811,11 @@ background(bool idle)
 	if (journal_unindexed(J) >= (idle ? 1 : INDEX_BUSY)) {
 		if (journal_flush_index(J, INDEX_STEP) < 0)
 			jfail("index flush");
+		return 1;
+	}
+	if ((r = journal_filter_step(J, FILTER_STEP)) != 0) {
+		if (r < 0)
+			jfail("dedupe filter");
 		return 1;
 	}
 	if (idle && (r = journal_checkpoint(J, 1)) != 0) {

@@ -137,6 +137,11 @@ void journal_set_index_every(struct journal *, int64_t n);
 int journal_checkpoint(struct journal *, int min_pages);
 int journal_wal_pages(const struct journal *);
 void journal_set_wal_max(struct journal *, int pages);
+/* journal_append asks SQL whether a dedupe key is in the on-disk dedupe table only when a
+ * Bloom filter of that table's keys says it may be. At open (and when the filter grows) the
+ * filter is rebuilt from `messages`, `max` ids a call (<= 0: all): 1 if it did a step, 0 if
+ * the filter is complete, -1 EIO. Until then every key is probed, as before. */
+int journal_filter_step(struct journal *, int64_t max);
 /* How many messages are not yet in the on-disk indexes. */
 int64_t journal_unindexed(const struct journal *);
 /* The last chan_seq of target (0 if none), or -1. */
