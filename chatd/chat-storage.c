@@ -85,6 +85,7 @@ static struct chat_msg in, out;         /* large: one each */
 static struct post *posts;
 static size_t nposts, capposts;
 static uint64_t bad_turn, nmsgs_turn;
+static bool filter_done;                /* the journal's dedupe filter was complete */
 static char from[64];                   /* sender of the message being handled */
 
 static int64_t
@@ -811,13 +812,15 @@ background(bool idle)
 	if (journal_unindexed(J) >= (idle ? 1 : INDEX_BUSY)) {
 		if (journal_flush_index(J, INDEX_STEP) < 0)
 			jfail("index flush");
+		filter_done = false;
 		return 1;
 	}
-	if ((r = journal_filter_step(J, FILTER_STEP)) != 0) {
+	if (!filter_done && (r = journal_filter_step(J, FILTER_STEP)) != 0) {
 		if (r < 0)
 			jfail("dedupe filter");
 		return 1;
 	}
+	filter_done = true;	/* until an index flush grows it (cheap to ask again) */
 	if (idle && (r = journal_checkpoint(J, 1)) != 0) {
 		if (r < 0)
 			jfail("checkpoint");
@@ -875,7 +878,7 @@ main(int argc, char **argv)
 	while (!loop.stop) {
 		/* idle work waits QUIET_MS for a message, then goes on in steps without waiting
 		 * (a message that arrives meanwhile waits for one step at most) */
-		int wait = journal_unindexed(J) > 0 || journal_wal_pages(J) > 0 ?
+		int wait = journal_unindexed(J) > 0 || journal_wal_pages(J) > 0 || !filter_done ?
 		    (idle_work ? 0 : QUIET_MS) : -1;
 		lc_actor_cork(A, 1);
 		bad_turn = 0;
