@@ -9,8 +9,9 @@
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
  * every gateway), corked. Nothing is answered before its commit; a retry with a journaled
- * dedupe key gets the original item and commits nothing. The journal's indexes are brought up
- * to date when a turn had nothing to do, or in steps after the replies of a turn while busy.
+ * dedupe key gets the original item and commits nothing. The rest of the journal's work (the
+ * WAL checkpoint, the index flush) is done in bounded pieces after a turn's replies went out,
+ * at most one piece a turn, so that no message waits behind more than one (background()).
  *
  * Channel state and users are event streams in the journal's session-event store (the
  * journal has no channel table): a channel "#x" is a stream of JOIN/PART/QUIT/TOPIC events
@@ -56,8 +57,11 @@
 #define DIR_USERS "!users"
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
-#define INDEX_BUSY  131072      /* unindexed messages that make a busy loop index a step */
-#define INDEX_STEP  2048
+#define INDEX_BUSY  16384       /* unindexed messages that make a busy loop index a step */
+#define INDEX_STEP  2048        /* messages indexed per step (pages touched grow with senders) */
+#define FILTER_STEP 8192        /* ids a step of the dedupe filter's rebuild reads */
+#define WAL_PAGES   1000        /* WAL pages that make a turn checkpoint (SQLite's default) */
+#define QUIET_MS    200         /* no message for this long: the loop is idle */
 
 struct post {
 	uint64_t rid;
@@ -81,6 +85,7 @@ static struct chat_msg in, out;         /* large: one each */
 static struct post *posts;
 static size_t nposts, capposts;
 static uint64_t bad_turn, nmsgs_turn;
+static bool filter_done;                /* the journal's dedupe filter was complete */
 static char from[64];                   /* sender of the message being handled */
 
 static int64_t
@@ -789,6 +794,41 @@ add_accounts(const char *list)
 	sodium_memzero(buf, sizeof buf);
 }
 
+/* One bounded piece of the journal's deferred work, after the turn's replies went out:
+ * a checkpoint when the WAL holds WAL_PAGES (journal.h: none runs inside a commit), else an
+ * index step when the tail is long (busy) or anything is left to index (idle), else a step
+ * of the dedupe filter's rebuild (after a restart), else (idle) a checkpoint of what is left.
+ * 1 if it did something (the next wait should not block), 0 if not. */
+static int
+background(bool idle)
+{
+	int r;
+
+	if ((r = journal_checkpoint(J, WAL_PAGES)) != 0) {
+		if (r < 0)
+			jfail("checkpoint");
+		return 1;
+	}
+	if (journal_unindexed(J) >= (idle ? 1 : INDEX_BUSY)) {
+		if (journal_flush_index(J, INDEX_STEP) < 0)
+			jfail("index flush");
+		filter_done = false;
+		return 1;
+	}
+	if (!filter_done && (r = journal_filter_step(J, FILTER_STEP)) != 0) {
+		if (r < 0)
+			jfail("dedupe filter");
+		return 1;
+	}
+	filter_done = true;	/* until an index flush grows it (cheap to ask again) */
+	if (idle && (r = journal_checkpoint(J, 1)) != 0) {
+		if (r < 0)
+			jfail("checkpoint");
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -797,6 +837,7 @@ main(int argc, char **argv)
 	const char *path = NULL, *add = NULL, *s;
 	struct lc_loop loop;
 	sigset_t set;
+	bool idle, idle_work = false;
 	int c;
 
 	lc_log_init("chat-storage");
@@ -835,20 +876,19 @@ main(int argc, char **argv)
 	lc_actor_cork(A, 0);
 	lc_ready();
 	while (!loop.stop) {
+		/* idle work waits QUIET_MS for a message, then goes on in steps without waiting
+		 * (a message that arrives meanwhile waits for one step at most) */
+		int wait = journal_unindexed(J) > 0 || journal_wal_pages(J) > 0 || !filter_done ?
+		    (idle_work ? 0 : QUIET_MS) : -1;
 		lc_actor_cork(A, 1);
 		bad_turn = 0;
-		if (lc_loop_once(&loop, journal_unindexed(J) > 0 ? 200 : -1) < 0)
+		if (lc_loop_once(&loop, wait) < 0)
 			lc_die_sys(LC_EXIT_TEMP, "loop");
-		if (nmsgs_turn == 0 && journal_unindexed(J) > 0 &&
-		    journal_flush_index(J, 4096) < 0)     /* idle: bring the indexes up to date */
-			jfail("index flush");
+		idle = nmsgs_turn == 0;
 		nmsgs_turn = 0;
 		commit_posts();
 		lc_actor_cork(A, 0);
-		/* never idle: index in steps, after the replies went out, rather than all of a
-		 * full tail at once inside a commit (INDEX_EVERY: half a second of stall) */
-		if (journal_unindexed(J) >= INDEX_BUSY && journal_flush_index(J, INDEX_STEP) < 0)
-			jfail("index flush");
+		idle_work = background(idle) && idle;
 	}
 	journal_close(J);
 	bk_users_fini(&users);

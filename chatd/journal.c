@@ -18,6 +18,10 @@
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
 #define INDEX_EVERY 262144	/* tail size that forces an index flush (memory bound) */
+#define WAL_MAX 16384		/* WAL pages (64 MiB) that force a checkpoint at commit */
+#define FILTER_MIN (1 << 20)	/* bits of the dedupe filter (128 KiB) at least */
+#define FILTER_MAX (1 << 29)	/* and at most (64 MiB: 33M keys, then more false hits) */
+#define FILTER_PER_KEY 16	/* bits per key: 1.4% false hits with two probes */
 #define NAME_MAX_LEN 64		/* account and session user names */
 /* A direct conversation's stream name: "DM:" + journal_dm_target(). Targets are casefolded, so
  * no target contains an upper-case letter: the "DM:" names cannot collide with any target in
@@ -64,7 +68,7 @@ enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_N
+	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_SYNC_NORMAL, S_SYNC_FULL, S_KEYS, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -112,6 +116,10 @@ static const char *const st_sql[S_N] = {
 	[S_SNAP_PUT] = "INSERT INTO session_snapshots(user, seq, data) VALUES (?1, ?2, ?3)"
 	    " ON CONFLICT(user) DO UPDATE SET seq = excluded.seq, data = excluded.data"
 	    " WHERE excluded.seq >= session_snapshots.seq",
+	/* an index flush writes derived data only: it needs no fsync of its own (below) */
+	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+	[S_KEYS] = "SELECT dedupe FROM messages WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL",
 };
 
 /* A tail message of a target: chan_seq base_seq + 1 + its index in the tail array. */
@@ -143,11 +151,20 @@ struct journal {
 	int64_t indexed;	/* meta.indexed_upto: ids above are indexed in memory only */
 	int64_t index_every;	/* flush the tail index when it holds this many messages */
 	int64_t last_ts;	/* the largest ts_ms journaled: timestamps never go below it */
+	int wal_pages;		/* frames in the WAL after the last commit (0 after a checkpoint) */
+	int wal_max;		/* a commit that leaves this many checkpoints at once */
 	char prefix[PREFIX_LEN + 1];
 	struct tgt *tmap;
 	size_t tcap, tlen;
 	struct dkey *dmap;
 	size_t dcap, dlen;
+	/* A Bloom filter of the dedupe keys in the on-disk table: a key it has not seen is not
+	 * there, and the commit path skips the SQL probe. It holds the keys of ids <= fupto; it
+	 * is complete when fupto >= indexed (then each flush adds the keys it indexes), else
+	 * journal_filter_step fills it from `messages` and the probes go to SQL meanwhile. */
+	uint64_t *filter;
+	uint64_t fbits;		/* a power of 2 */
+	int64_t fkeys, fupto;
 	unsigned long long pw_ops;
 	size_t pw_mem;
 	char dummy_hash[crypto_pwhash_STRBYTES];	/* verify's work for unknown accounts */
@@ -535,6 +552,93 @@ dmap_reserve(struct journal *j)
 	return 0;
 }
 
+/* --- the dedupe filter --------------------------------------------------------------------- */
+
+static uint64_t
+filter_bit2(uint64_t h)
+{
+	h ^= h >> 31;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static void
+filter_add(struct journal *j, uint64_t h)
+{
+	uint64_t a = h & (j->fbits - 1), b = filter_bit2(h) & (j->fbits - 1);
+
+	j->filter[a >> 6] |= 1ULL << (a & 63);
+	j->filter[b >> 6] |= 1ULL << (b & 63);
+	j->fkeys++;
+}
+
+/* 0: the key of hash h is not in the on-disk dedupe table; 1: it may be. */
+static int
+filter_maybe(const struct journal *j, uint64_t h)
+{
+	uint64_t a = h & (j->fbits - 1), b = filter_bit2(h) & (j->fbits - 1);
+
+	if (j->fupto < j->indexed)
+		return 1;	/* not complete */
+	return (j->filter[a >> 6] >> (a & 63) & 1) && (j->filter[b >> 6] >> (b & 63) & 1);
+}
+
+/* An empty filter sized for `keys` keys; it is rebuilt from id 1. 0 or -1 (then the old one
+ * stays, marked incomplete, as good as before). */
+static int
+filter_reset(struct journal *j, int64_t keys)
+{
+	uint64_t bits = FILTER_MIN, *f;
+
+	while (bits < FILTER_MAX && (int64_t)(bits / FILTER_PER_KEY) < keys)
+		bits *= 2;
+	j->fupto = 0;
+	if ((f = calloc(bits / 64, sizeof *f)) == NULL)
+		return j->filter != NULL ? 0 : -1;
+	free(j->filter);
+	j->filter = f;
+	j->fbits = bits;
+	j->fkeys = 0;
+	return 0;
+}
+
+/* After a flush indexed (old, upto]: their keys, still in the memory tail, join a complete
+ * filter; one that is full is replaced by a larger one, filled by journal_filter_step. */
+static void
+filter_flushed(struct journal *j, int64_t old, int64_t upto)
+{
+	if (j->filter == NULL || j->fupto < old)
+		return;
+	for (size_t i = 0; i < j->dcap; i++)
+		if (j->dmap[i].id > old && j->dmap[i].id <= upto)
+			filter_add(j, j->dmap[i].hash);
+	j->fupto = upto;
+	if (j->fkeys > (int64_t)(j->fbits / FILTER_PER_KEY) && j->fbits < FILTER_MAX)
+		filter_reset(j, 2 * j->fkeys);
+}
+
+int
+journal_filter_step(struct journal *j, int64_t max)
+{
+	sqlite3_stmt *s = st(j, S_KEYS);
+	int64_t upto = j->indexed;
+	int rc;
+
+	if (j->fupto >= j->indexed)
+		return 0;
+	if (max > 0 && upto - j->fupto > max)
+		upto = j->fupto + max;
+	sqlite3_bind_int64(s, 1, j->fupto);
+	sqlite3_bind_int64(s, 2, upto);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		filter_add(j, hash(col_text(s, 0)));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return eio();
+	j->fupto = upto;
+	return 1;
+}
+
 /* Index one tail message in memory (at open, from the messages table). */
 static int
 tail_add(struct journal *j, int64_t id, int64_t ts, const char *t, int64_t seq,
@@ -643,8 +747,14 @@ journal_flush_index(struct journal *j, int64_t max)
 		upto = j->indexed + max;
 	if (upto == j->indexed)
 		return 0;
-	if (exec_st(j, S_BEGIN) < 0)
+	/* Derived data: synchronous=NORMAL, so this commit does not fdatasync the WAL. Its
+	 * frames reach the disk with the next FULL commit's fdatasync (the WAL is written in
+	 * order) or a checkpoint; lost in a power failure, the index and its watermark are lost
+	 * together and the tail is rebuilt from `messages` at open. Messages stay FULL. */
+	if (exec_st(j, S_SYNC_NORMAL) < 0)
 		return -1;
+	if (exec_st(j, S_BEGIN) < 0)
+		goto fail;
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, j->indexed);
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
 	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
@@ -654,16 +764,19 @@ journal_flush_index(struct journal *j, int64_t max)
 	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
 	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
 	    exec_st(j, S_FLUSH_DUP) < 0 ||
-	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0) {
-		e = errno;
-		if (!sqlite3_get_autocommit(j->db))
-			exec_st(j, S_ROLLBACK);
-		errno = e;
-		return -1;
-	}
+	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0)
+		goto fail;
+	filter_flushed(j, j->indexed, upto);
 	j->indexed = upto;
 	tail_trim(j, upto);
-	return 0;
+	return exec_st(j, S_SYNC_FULL) < 0 ? -1 : 0;
+fail:
+	e = errno;
+	if (!sqlite3_get_autocommit(j->db))
+		exec_st(j, S_ROLLBACK);
+	exec_st(j, S_SYNC_FULL);
+	errno = e;
+	return -1;
 }
 
 int64_t
@@ -676,6 +789,55 @@ void
 journal_set_index_every(struct journal *j, int64_t n)
 {
 	j->index_every = n > 0 ? n : 1;
+}
+
+/* --- checkpoints --------------------------------------------------------------------------- */
+
+/* SQLite's WAL hook, after every commit: count the WAL's frames. Installing it turns off
+ * SQLite's automatic checkpoint (wal_autocheckpoint), which ran inside the commit that
+ * crossed 1000 pages, before its caller could acknowledge anything. The owner checkpoints
+ * when it chooses (journal_checkpoint); past wal_max pages a commit still checkpoints at
+ * once, so the WAL stays bounded whatever the owner does. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct journal *j = arg;
+	int log = 0, done = 0;
+
+	j->wal_pages = pages;
+	if (pages >= j->wal_max &&
+	    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+	    SQLITE_OK)
+		j->wal_pages = 0;
+	return SQLITE_OK;
+}
+
+int
+journal_checkpoint(struct journal *j, int min_pages)
+{
+	int log = 0, done = 0;
+
+	if (j->wal_pages == 0 || j->wal_pages < min_pages)
+		return 0;
+	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+	    SQLITE_OK)
+		return eio();
+	/* All copied (no reader can hold frames back: the lock is exclusive), and the next
+	 * commit rewinds the WAL. Were some left, the next commit's count would show them. */
+	j->wal_pages = 0;
+	return 1;
+}
+
+int
+journal_wal_pages(const struct journal *j)
+{
+	return j->wal_pages;
+}
+
+void
+journal_set_wal_max(struct journal *j, int pages)
+{
+	j->wal_max = pages > 0 ? pages : 1;
 }
 
 /* --- open and close ----------------------------------------------------------------------- */
@@ -776,6 +938,7 @@ setup_db(struct journal *j)
 	if (sqlite3_exec(j->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
+	sqlite3_wal_hook(j->db, wal_hook, j);
 	if (read_int(j->db, "PRAGMA user_version", &version) < 0)
 		return -1;
 	if (version == 0)
@@ -811,6 +974,7 @@ journal_open(const char *path)
 	j->tcap = 64;
 	j->dcap = 64;
 	j->index_every = INDEX_EVERY;
+	j->wal_max = WAL_MAX;
 	j->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 	j->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 	j->now = wall_ms;
@@ -830,7 +994,7 @@ journal_open(const char *path)
 			errno = EIO;
 			goto fail;
 		}
-	if (load_state(j) < 0)
+	if (load_state(j) < 0 || filter_reset(j, j->indexed) < 0)
 		goto fail;
 	return j;
 fail:
@@ -859,6 +1023,7 @@ journal_close(struct journal *j)
 		dmap_clear(j);
 	free(j->tmap);
 	free(j->dmap);
+	free(j->filter);
 	sodium_memzero(j, sizeof *j);
 	free(j);
 	return rc == SQLITE_OK ? 0 : eio();
@@ -915,6 +1080,8 @@ dedupe_id(struct journal *j, const char *key, uint64_t h, size_t *slot)
 		return -1;
 	if ((id = dmap_get(j, key, h, slot)) != 0)
 		return id;
+	if (!filter_maybe(j, h))
+		return 0;	/* not in the dedupe table: no probe */
 	s = st(j, S_DEDUPE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);

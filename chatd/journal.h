@@ -128,6 +128,20 @@ int journal_scan(struct journal *, int64_t after_id, int64_t limit, journal_msg_
  * flushes. Every query sees every committed message either way. 0 or -1. */
 int journal_flush_index(struct journal *, int64_t max);
 void journal_set_index_every(struct journal *, int64_t n);
+/* Checkpoints. The journal never checkpoints inside a commit below `wal_max` WAL pages
+ * (journal_set_wal_max, default 16384, 64 MiB): the owner calls journal_checkpoint when
+ * nothing waits on it (after its replies went out). journal_checkpoint copies the WAL into
+ * the database (PASSIVE, fdatasync'ed) if it holds at least `min_pages` pages (and at least
+ * one): 1 if it did, 0 if there was nothing to do, -1 EIO. journal_wal_pages: the WAL's
+ * pages after the last commit, 0 after a checkpoint until the next commit. */
+int journal_checkpoint(struct journal *, int min_pages);
+int journal_wal_pages(const struct journal *);
+void journal_set_wal_max(struct journal *, int pages);
+/* journal_append asks SQL whether a dedupe key is in the on-disk dedupe table only when a
+ * Bloom filter of that table's keys says it may be. At open (and when the filter grows) the
+ * filter is rebuilt from `messages`, `max` ids a call (<= 0: all): 1 if it did a step, 0 if
+ * the filter is complete, -1 EIO. Until then every key is probed, as before. */
+int journal_filter_step(struct journal *, int64_t max);
 /* How many messages are not yet in the on-disk indexes. */
 int64_t journal_unindexed(const struct journal *);
 /* The last chan_seq of target (0 if none), or -1. */

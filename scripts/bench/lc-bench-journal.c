@@ -213,6 +213,10 @@ run_journal_with(int g, int sustained)
 			fprintf(stderr, "lc-bench-journal: fatal: append: %s\n", journal_errmsg(j));
 			exit(111);
 		}
+		/* as chat-storage after its replies: the checkpoint SQLite would have run inside
+		 * the commit at 1000 pages (wal_autocheckpoint), so it is on the clock here too */
+		if (journal_checkpoint(j, 1000) < 0)
+			die("checkpoint");
 	}
 	if (sustained && journal_flush_index(j, 0) < 0)
 		die("flush");

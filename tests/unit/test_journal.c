@@ -939,6 +939,98 @@ test_partial_flush(void **state)
 	assert_int_equal(post(f, "#y", "new", "s9:9").chan_seq, 21);
 }
 
+/* Checkpoints: none inside a commit below wal_max; journal_checkpoint copies the WAL when it
+ * holds min_pages; past wal_max a commit checkpoints by itself; the file stays whole. */
+static void
+test_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[50];
+	struct jout out[50];
+	char keys[50][24];
+	struct jref star = { .type = JREF_NONE };
+	struct got g = { 0 };
+	int pages, before;
+
+	assert_int_equal(journal_checkpoint(f->j, 1), journal_wal_pages(f->j) > 0);
+	assert_int_equal(journal_wal_pages(f->j), 0);
+	assert_int_equal(journal_checkpoint(f->j, 1), 0);	/* nothing to copy */
+	for (int k = 0; k < 40; k++) {
+		for (int i = 0; i < 50; i++) {
+			snprintf(keys[i], sizeof keys[i], "c%d:%d", k, i);
+			in[i] = msg(i % 2 ? "#a" : "#b", "a text long enough to fill pages", keys[i]);
+		}
+		before = journal_wal_pages(f->j);
+		assert_int_equal(journal_append(f->j, in, 50, out), 0);
+		assert_true(journal_wal_pages(f->j) > before);	/* grows: no checkpoint */
+	}
+	pages = journal_wal_pages(f->j);
+	assert_int_equal(journal_checkpoint(f->j, pages + 1), 0);	/* below min_pages */
+	assert_int_equal(journal_wal_pages(f->j), pages);
+	assert_int_equal(journal_checkpoint(f->j, pages), 1);
+	assert_int_equal(journal_wal_pages(f->j), 0);
+	journal_set_wal_max(f->j, 4);
+	for (int k = 40; k < 50; k++) {
+		for (int i = 0; i < 50; i++) {
+			snprintf(keys[i], sizeof keys[i], "c%d:%d", k, i);
+			in[i] = msg("#a", "a text long enough to fill pages", keys[i]);
+		}
+		assert_int_equal(journal_append(f->j, in, 50, out), 0);
+		assert_true(journal_wal_pages(f->j) < 4);	/* checkpointed at commit */
+	}
+	assert_int_equal(journal_flush_index(f->j, 0), 0);
+	reopen(f);
+	assert_int_equal(journal_last_id(f->j), 2500);
+	assert_int_equal(journal_history(f->j, "#b", JOURNAL_LATEST, &star, NULL, 50, collect,
+	    &g), 50);
+	assert_int_equal(g.seq[49], 1000);
+	assert_int_equal(journal_last_seq(f->j, "#a"), 1500);
+}
+
+/* The dedupe filter: retries are found whether it is complete or being rebuilt after a
+ * reopen, and after it grew past its first size (65,536 keys). */
+static void
+test_dedupe_filter(void **state)
+{
+	struct fx *f = *state;
+	static struct jin in[1000];
+	static struct jout out[1000], again[1000];
+	static char keys[1000][24];
+	int steps = 0;
+
+	for (int k = 0; k < 70; k++) {
+		for (int i = 0; i < 1000; i++) {
+			snprintf(keys[i], sizeof keys[i], "f%d:%d", k, i);
+			in[i] = msg(i % 2 ? "#a" : "#b", "m", keys[i]);
+		}
+		assert_int_equal(journal_append(f->j, in, 1000, out), 0);
+		assert_int_equal(journal_flush_index(f->j, 0), 0);
+	}
+	while (journal_filter_step(f->j, 5000) == 1)	/* grown: rebuilt in steps */
+		steps++;
+	assert_true(steps > 0);
+	for (int k = 0; k < 70; k += 23) {
+		for (int i = 0; i < 1000; i++) {
+			snprintf(keys[i], sizeof keys[i], "f%d:%d", k, i);
+			in[i] = msg(i % 2 ? "#a" : "#b", "m", keys[i]);
+		}
+		assert_int_equal(journal_append(f->j, in, 1000, again), 0);
+		for (int i = 0; i < 1000; i++) {
+			assert_true(again[i].dup);
+			assert_int_equal(again[i].id, (int64_t)k * 1000 + i + 1);
+		}
+		if (k == 23) {
+			reopen(f);	/* incomplete until rebuilt: SQL answers meanwhile */
+			assert_int_equal(journal_append(f->j, in, 1000, again), 0);
+			assert_true(again[999].dup);
+			while (journal_filter_step(f->j, 7000) == 1)
+				;
+		}
+	}
+	assert_int_equal(journal_last_id(f->j), 70000);
+	assert_int_equal(post(f, "#a", "new", "f0:new").id, 70001);
+}
+
 /* --- accounts and sessions ---------------------------------------------------------------- */
 
 static void
@@ -1236,6 +1328,8 @@ main(void)
 		T_(test_dm_migrate_v1),
 		T_(test_since_and_scan),
 		T_(test_partial_flush),
+		T_(test_checkpoint),
+		T_(test_dedupe_filter),
 		T_(test_accounts),
 		T_(test_accounts_no_plaintext),
 		T_(test_sessions),
