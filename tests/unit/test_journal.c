@@ -947,7 +947,7 @@ test_checkpoint(void **state)
 	struct fx *f = *state;
 	struct jin in[50];
 	struct jout out[50];
-	char keys[50][24];
+	char keys[50][32];
 	struct jref star = { .type = JREF_NONE };
 	struct got g = { 0 };
 	int pages, before;
@@ -995,7 +995,7 @@ test_dedupe_filter(void **state)
 	struct fx *f = *state;
 	static struct jin in[1000];
 	static struct jout out[1000], again[1000];
-	static char keys[1000][24];
+	static char keys[1000][32];
 	int steps = 0;
 
 	for (int k = 0; k < 70; k++) {
