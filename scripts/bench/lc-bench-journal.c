@@ -30,7 +30,7 @@
 
 static const char *dir;
 static int ntargets = 64;
-static char targets[1024][16];
+static char targets[1024][24];
 
 static double
 now_s(void)
