@@ -108,7 +108,7 @@ class Tree:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      pass_fds=pass_fds)
-        self._learn(self.proc.pid)
+        self.track_pid(self.proc.pid)
         threading.Thread(target=self._reader, daemon=True).start()
         if wait:
             self.wait_ready(timeout)
@@ -124,7 +124,7 @@ class Tree:
                     if m.group("ev") == "exit":
                         self.pids.pop(int(m.group("pid")), None)    # reaped: not ours now
                     else:
-                        self._learn(int(m.group("pid")))
+                        self.track_pid(int(m.group("pid")))
                 self.cond.notify_all()
         with self.cond:
             self.eof = True
@@ -177,7 +177,7 @@ class Tree:
         except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             return None
 
-    def _learn(self, pid):
+    def track_pid(self, pid):
         """Remember a process of the tree by pid and start time (one already gone: no)."""
         st = self._stat(pid)
         if st:

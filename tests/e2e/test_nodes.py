@@ -123,7 +123,7 @@ class Pull:
         self.proc = subprocess.Popen(["nanocat", "--pull", "--bind",
                                       "ipc://%s/%s" % (tree.rundir, name), "--hex"],
                                      stdout=self.out, stderr=subprocess.STDOUT)
-        tree._learn(self.proc.pid)
+        tree.track_pid(self.proc.pid)
 
     def frames(self):
         text = open(self.path).read()
