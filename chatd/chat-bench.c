@@ -435,12 +435,14 @@ static void phase_next(struct lc_loop *l, struct lc_timer *t)
 		    B.setup_timeout, n[C_IDLE], n[C_CONNECTING], n[C_REGISTERING], n[C_JOINING]);
 	}
 	case P_WARMUP:
+		lc_info("measuring for %.1f s", B.duration);
 		B.phase = P_MEASURE;
 		B.t_measure = now_ns();
 		B.cpu_measure = cpu_s();
 		lc_timer_set(l, t, now + (int64_t)(B.duration * 1000));
 		break;
 	case P_MEASURE:
+		lc_info("measured; draining");
 		B.phase = P_DRAIN;
 		B.t_end = now_ns();
 		B.cpu_end = cpu_s();
@@ -729,6 +731,7 @@ int main(int argc, char **argv)
 
 	/* setup: connect, register, join; the loop breaks when every client has joined */
 	B.phase = P_SETUP;
+	int64_t t0 = lc_now_ms();
 	lc_timer_set(&B.loop, &B.phase_timer, lc_now_ms() + (int64_t)(B.setup_timeout * 1000));
 	while (B.joined < B.nclients) {
 		connect_more();
@@ -737,6 +740,9 @@ int main(int argc, char **argv)
 	}
 	lc_timer_cancel(&B.loop, &B.phase_timer);
 	B.loop.stop = 0;
+	/* on stderr, for whoever profiles the server during the measured phase only */
+	lc_info("%u clients joined in %.1f s; load starts", B.nclients,
+	    (double)(lc_now_ms() - t0) / 1000);
 
 	start_load();
 	if (lc_loop_run(&B.loop) < 0)

@@ -555,6 +555,7 @@ main(int argc, char **argv)
 	sigset_t set;
 
 	lc_log_init("chat-session");
+	chat_malloc_tune();
 	nsess = (s = getenv("CHAT_SESSIONS")) ? (unsigned)atoi(s) : 1;
 	inst = (s = getenv("LETITCRASH_INSTANCE")) ? (unsigned)atoi(s) : 0;
 	if (nsess == 0 || inst >= nsess)

@@ -839,6 +839,7 @@ main(int argc, char **argv)
 	int c;
 
 	lc_log_init("chat-storage");
+	chat_malloc_tune();
 	umask(077);             /* the journal (messages, account hashes) is ours alone */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j')

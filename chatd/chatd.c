@@ -76,6 +76,7 @@ main(int argc, char **argv)
 	int o;
 
 	lc_log_init("chatd");
+	chat_malloc_tune();
 	while ((o = getopt_long(argc, argv, "l:n:N:f:b:q:r:p:m:s:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'l': listen_addr = optarg; break;

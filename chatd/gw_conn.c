@@ -35,10 +35,12 @@ gw_text(struct gw_conn *c)
 
 /* Input buffer: allocated when a read needs it, freed once every byte in it was handled, so
  * that an idle connection holds none (4.6 KiB each). Returns c->in, or NULL (no memory). */
+static struct gw_blocks in_blocks = { .size = sizeof(struct irc_in) };
+
 static struct irc_in *
 in_get(struct gw_conn *c)
 {
-	if (!c->in && (c->in = malloc(sizeof *c->in)))
+	if (!c->in && (c->in = gw_block_get(&in_blocks)))
 		irc_in_init(c->in);
 	return c->in;
 }
@@ -47,7 +49,7 @@ static void
 in_release(struct gw_conn *c)
 {
 	if (c->in && c->in->start == c->in->end && !c->in->skipping) {
-		free(c->in);
+		gw_block_put(&in_blocks, c->in);
 		c->in = NULL;
 	}
 }
@@ -277,7 +279,7 @@ conn_free(struct gw_conn *c)
 	close(c->fd);
 	gw->conns[c->fd] = NULL;
 	gw_chans_drop(c);
-	free(c->in);
+	gw_block_put(&in_blocks, c->in);
 	free(c->tx);
 	gw_outq_fini(&c->out);
 	gw_outq_fini(&c->lab);

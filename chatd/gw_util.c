@@ -1,6 +1,7 @@
 /* chatd: the gateway's pure pieces (chatd.h, gw_util.c): no I/O, unit-tested in
  * tests/unit/test_gateway.c. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,51 @@ gw_flood_take(struct gw_flood *f, int64_t now_ms)
 
 /* --- output queue ---------------------------------------------------------------------------- */
 
+/* --- memory --------------------------------------------------------------------------------- */
+
+void
+chat_malloc_tune(void)
+{
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+}
+
+/* --- block cache ----------------------------------------------------------------------------- */
+
+void *
+gw_block_get(struct gw_blocks *b)
+{
+	return b->n > 0 ? b->v[--b->n] : malloc(b->size);
+}
+
+void
+gw_block_put(struct gw_blocks *b, void *p)
+{
+	if (!p)
+		return;
+	if (b->n < GW_BLOCKS_MAX)
+		b->v[b->n++] = p;
+	else
+		free(p);
+}
+
+/* --- output queue ---------------------------------------------------------------------------- */
+
+#define OUTQ_BLOCK 4096
+static struct gw_blocks outq_blocks = { .size = OUTQ_BLOCK };
+
+/* Give q's buffer back: the first size to the cache, a grown one to malloc. */
+static void
+outq_release(struct gw_outq *q)
+{
+	if (q->cap == OUTQ_BLOCK)
+		gw_block_put(&outq_blocks, q->buf);
+	else
+		free(q->buf);
+	q->buf = NULL;
+	q->off = q->len = q->cap = 0;
+}
+
 void
 gw_outq_init(struct gw_outq *q, size_t max)
 {
@@ -49,9 +95,7 @@ gw_outq_init(struct gw_outq *q, size_t max)
 void
 gw_outq_fini(struct gw_outq *q)
 {
-	free(q->buf);
-	q->buf = NULL;
-	q->off = q->len = q->cap = 0;
+	outq_release(q);
 }
 
 int
@@ -64,13 +108,26 @@ gw_outq_put(struct gw_outq *q, const void *data, size_t n)
 		q->len -= q->off;
 		q->off = 0;
 	}
+	if (q->cap == 0 && n <= OUTQ_BLOCK) {
+		if (!(q->buf = gw_block_get(&outq_blocks)))
+			return errno = ENOMEM, -1;
+		q->cap = OUTQ_BLOCK;
+	}
 	if (q->len + n > q->cap) {
-		size_t ncap = q->cap ? q->cap : 4096;
+		size_t ncap = q->cap ? q->cap : OUTQ_BLOCK;
 		while (ncap < q->len + n)
 			ncap *= 2;
-		char *nb = realloc(q->buf, ncap);
+		char *nb;
+		if (q->cap == OUTQ_BLOCK) {     /* out of the cache: not realloc's to grow */
+			if ((nb = malloc(ncap)))
+				memcpy(nb, q->buf, q->len);
+		} else {
+			nb = realloc(q->buf, ncap);
+		}
 		if (!nb)
 			return errno = ENOMEM, -1;
+		if (q->cap == OUTQ_BLOCK)
+			gw_block_put(&outq_blocks, q->buf);
 		q->buf = nb;
 		q->cap = ncap;
 	}
@@ -97,10 +154,7 @@ gw_outq_consume(struct gw_outq *q, size_t n)
 	q->off += n;
 	if (q->off >= q->len) {
 		/* empty: give the buffer back, so that an idle connection holds none */
-		q->off = q->len = 0;
-		free(q->buf);
-		q->buf = NULL;
-		q->cap = 0;
+		outq_release(q);
 	}
 }
 
