@@ -37,7 +37,8 @@
 #define CB_ACK_TIMEOUT_MS 5000          /* max mode: a message nobody received is given up */
 #define CB_CATCHUP_MAX    100           /* rate mode: sends per timer turn */
 #define CB_CLIENTS_MAX    100000
-#define CB_REG_TIMEOUT_MS 3000          /* connect + registration of one client, per try */
+#define CB_REG_TIMEOUT_MS 10000         /* connect + registration of one client, per try
+                                         * (a durable server under load may queue it) */
 #define CB_REG_TRIES      5             /* a server's full accept queue drops connections */
 
 enum cstate { C_IDLE, C_CONNECTING, C_REGISTERING, C_JOINING, C_JOINED, C_DEAD };
