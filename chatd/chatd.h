@@ -275,7 +275,6 @@ struct gw_conn {
 	char realname[CHAT_REAL_MAX + 1], account[CHAT_ACCOUNT_MAX + 1];
 	char prefix[CHAT_PREFIX_MAX + 1];
 	struct gw_req *req;             /* the command's request out, at most one */
-	uint64_t line_serial;           /* lines handled: with id, POST's dedupe key */
 	uint64_t batch_serial;
 	/* labeled-response: the current command's label and its replies held back */
 	char label[GW_LABEL_MAX + 1];

@@ -649,8 +649,13 @@ post(struct gw_conn *c, struct irc_msg *m, uint8_t kind)
 	struct chat_msg *r = req_msg(c, CHAT_POST);
 	r->op = kind;
 	c->post_kind = kind;
-	snprintf(r->dedupe, sizeof r->dedupe, "%s/%llu", c->id,
-	    (unsigned long long)c->line_serial);
+	/* The de-duplication key: this gateway's name and the request's rid (gw_request gives it
+	 * next_rid), fixed-width so that keys sort as they were made. A restarted gateway's rids
+	 * start above the old ones (chatd.c), so the journal's dedupe index only ever grows at
+	 * the right end of each gateway's range: an index step writes one leaf page a gateway,
+	 * where keys ordered by connection wrote one a sender (docs/journal.md). */
+	snprintf(r->dedupe, sizeof r->dedupe, "%s/%016llx", c->gw->name,
+	    (unsigned long long)c->gw->next_rid);
 	snprintf(r->target, sizeof r->target, "%s", target);
 	/* the relayed line must fit 512 bytes with our prefix: storage keeps what can be sent */
 	size_t room = IRC_BODY_MAX - strlen(c->prefix) - strlen(target) - 12;

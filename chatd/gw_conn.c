@@ -350,7 +350,6 @@ gw_conn_resume(struct gw_conn *c)
 			gw_cmd_end(c);
 			continue;
 		}
-		c->line_serial++;
 		gw_cmd_line(c, line);
 	}
 	in_release(c);
