@@ -86,6 +86,55 @@ test_outq_bound(void **state)
 	gw_outq_fini(&q);
 }
 
+/* The block cache hands back what was put (last in, first out), keeps at most GW_BLOCKS_MAX
+ * and frees the rest (ASan/valgrind see a leak or a double free otherwise). */
+static void
+test_block_cache(void **state)
+{
+	static struct gw_blocks b = { .size = 64 };
+	void *p[GW_BLOCKS_MAX + 8];
+
+	(void)state;
+	for (size_t i = 0; i < GW_BLOCKS_MAX + 8; i++) {
+		assert_non_null(p[i] = gw_block_get(&b));
+		memset(p[i], (int)i, b.size);  /* the whole size is usable */
+	}
+	for (size_t i = 0; i < GW_BLOCKS_MAX + 8; i++)
+		gw_block_put(&b, p[i]);
+	assert_int_equal(b.n, GW_BLOCKS_MAX);
+	gw_block_put(&b, NULL);
+	assert_int_equal(b.n, GW_BLOCKS_MAX);
+	void *q = gw_block_get(&b);
+	assert_ptr_equal(q, p[GW_BLOCKS_MAX - 1]);
+	gw_block_put(&b, q);
+	while (b.n > 0)
+		free(gw_block_get(&b));
+}
+
+/* An output queue that grows past its first block and empties again, many times: its data
+ * stays whole across the move out of the cached block. */
+static void
+test_outq_grow_from_block(void **state)
+{
+	struct gw_outq q;
+	char line[1000];
+
+	(void)state;
+	gw_outq_init(&q, 1 << 20);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 10; i++) {
+			memset(line, 'a' + i, sizeof line);
+			assert_int_equal(gw_outq_put(&q, line, sizeof line), 0);
+		}
+		assert_int_equal(gw_outq_pending(&q), 10 * sizeof line);
+		for (int i = 0; i < 10; i++)
+			assert_int_equal(gw_outq_data(&q)[i * (int)sizeof line], 'a' + i);
+		gw_outq_consume(&q, gw_outq_pending(&q));
+		assert_int_equal(gw_outq_pending(&q), 0);
+	}
+	gw_outq_fini(&q);
+}
+
 static void
 test_outq_large(void **state)
 {
@@ -270,6 +319,8 @@ main(void)
 		cmocka_unit_test(test_flood_rate_over_time),
 		cmocka_unit_test(test_outq_bound),
 		cmocka_unit_test(test_outq_large),
+		cmocka_unit_test(test_block_cache),
+		cmocka_unit_test(test_outq_grow_from_block),
 		cmocka_unit_test(test_cap_ls_list),
 		cmocka_unit_test(test_cap_req),
 		cmocka_unit_test(test_isupport),
