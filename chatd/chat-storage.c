@@ -57,10 +57,6 @@
 #define DIR_USERS "!users"
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
-#define INDEX_BUSY  16384       /* unindexed messages that make a busy loop index a step */
-#define INDEX_STEP  2048        /* messages indexed per step (pages touched grow with senders) */
-#define FILTER_STEP 8192        /* ids a step of the dedupe filter's rebuild reads */
-#define WAL_PAGES   1000        /* WAL pages that make a turn checkpoint (SQLite's default) */
 #define QUIET_MS    200         /* no message for this long: the loop is idle */
 
 struct post {
@@ -792,28 +788,29 @@ add_accounts(const char *list)
 	sodium_memzero(buf, sizeof buf);
 }
 
-/* One bounded piece of the journal's deferred work, after the turn's replies went out:
- * a checkpoint when the WAL holds WAL_PAGES (journal.h: none runs inside a commit), else an
- * index step when the tail is long (busy) or anything is left to index (idle), else a step
- * of the dedupe filter's rebuild (after a restart), else (idle) a checkpoint of what is left.
+/* One bounded piece of the journal's deferred work, after the turn's replies went out (the
+ * policy and its constants are in journal.h: no checkpoint runs inside a commit): a
+ * checkpoint, else an index step when the tail is long (busy) or anything is left to index
+ * (idle), else a step of the dedupe filter's rebuild (after a restart or a growth), else
+ * (idle) a checkpoint of what is left.
  * 1 if it did something (the next wait should not block), 0 if not. */
 static int
 background(bool idle)
 {
 	int r;
 
-	if ((r = journal_checkpoint(J, WAL_PAGES)) != 0) {
+	if ((r = journal_checkpoint(J, JOURNAL_CKPT_PAGES)) != 0) {
 		if (r < 0)
 			jfail("checkpoint");
 		return 1;
 	}
-	if (journal_unindexed(J) >= (idle ? 1 : INDEX_BUSY)) {
-		if (journal_flush_index(J, INDEX_STEP) < 0)
+	if (journal_unindexed(J) >= (idle ? 1 : JOURNAL_INDEX_BUSY)) {
+		if (journal_flush_index(J, JOURNAL_INDEX_STEP) < 0)
 			jfail("index flush");
 		filter_done = false;
 		return 1;
 	}
-	if (!filter_done && (r = journal_filter_step(J, FILTER_STEP)) != 0) {
+	if (!filter_done && (r = journal_filter_step(J, JOURNAL_FILTER_STEP)) != 0) {
 		if (r < 0)
 			jfail("dedupe filter");
 		return 1;

@@ -23,6 +23,7 @@
 #define FILTER_MAX (1 << 29)	/* and at most (64 MiB: 33M keys, then more false hits) */
 #define FILTER_PER_KEY 16	/* bits per key: 1.4% false hits with two probes */
 #define NAME_MAX_LEN 64		/* account and session user names */
+#define AHEAD 4			/* keys hashed and prefetched ahead in a batch */
 /* A direct conversation's stream name: "DM:" + journal_dm_target(). Targets are casefolded, so
  * no target contains an upper-case letter: the "DM:" names cannot collide with any target in
  * the in-memory map or in chan_index, which the conversations share with the targets. */
@@ -165,6 +166,11 @@ struct journal {
 	uint64_t *filter;
 	uint64_t fbits;		/* a power of 2 */
 	int64_t fkeys, fupto;
+	/* After the filter grew: the complete one it replaced, which answers (and takes each
+	 * flush's keys) until the new one is complete; NULL otherwise. */
+	uint64_t *ofilter;
+	uint64_t obits;
+	int64_t probes;		/* SQL probes of the dedupe table (journal_dedupe_probes) */
 	unsigned long long pw_ops;
 	size_t pw_mem;
 	char dummy_hash[crypto_pwhash_STRBYTES];	/* verify's work for unknown accounts */
@@ -562,13 +568,37 @@ filter_bit2(uint64_t h)
 	return h ^ (h >> 29);
 }
 
+/* The two bits of hash h in a filter of `bits` bits (a power of 2). */
+static void
+filter_bits(uint64_t h, uint64_t bits, uint64_t *a, uint64_t *b)
+{
+	*a = h & (bits - 1);
+	*b = filter_bit2(h) & (bits - 1);
+}
+
+static void
+bloom_add(uint64_t *f, uint64_t bits, uint64_t h)
+{
+	uint64_t a, b;
+
+	filter_bits(h, bits, &a, &b);
+	f[a >> 6] |= 1ULL << (a & 63);
+	f[b >> 6] |= 1ULL << (b & 63);
+}
+
+static int
+bloom_has(const uint64_t *f, uint64_t bits, uint64_t h)
+{
+	uint64_t a, b;
+
+	filter_bits(h, bits, &a, &b);
+	return (f[a >> 6] >> (a & 63) & 1) && (f[b >> 6] >> (b & 63) & 1);
+}
+
 static void
 filter_add(struct journal *j, uint64_t h)
 {
-	uint64_t a = h & (j->fbits - 1), b = filter_bit2(h) & (j->fbits - 1);
-
-	j->filter[a >> 6] |= 1ULL << (a & 63);
-	j->filter[b >> 6] |= 1ULL << (b & 63);
+	bloom_add(j->filter, j->fbits, h);
 	j->fkeys++;
 }
 
@@ -576,15 +606,16 @@ filter_add(struct journal *j, uint64_t h)
 static int
 filter_maybe(const struct journal *j, uint64_t h)
 {
-	uint64_t a = h & (j->fbits - 1), b = filter_bit2(h) & (j->fbits - 1);
-
-	if (j->fupto < j->indexed)
-		return 1;	/* not complete */
-	return (j->filter[a >> 6] >> (a & 63) & 1) && (j->filter[b >> 6] >> (b & 63) & 1);
+	if (j->fupto >= j->indexed)
+		return bloom_has(j->filter, j->fbits, h);
+	if (j->ofilter != NULL)		/* the filter grew: the one it replaced answers */
+		return bloom_has(j->ofilter, j->obits, h);
+	return 1;	/* at open, until rebuilt: ask SQL */
 }
 
-/* An empty filter sized for `keys` keys; it is rebuilt from id 1. 0 or -1 (then the old one
- * stays, marked incomplete, as good as before). */
+/* A new empty filter sized for `keys` keys, to be filled from id 1 by journal_filter_step.
+ * A complete filter it replaces (one that grew) is kept as j->ofilter until then. 0, or -1
+ * if there is no filter at all (an existing one then stays as it was, fuller but correct). */
 static int
 filter_reset(struct journal *j, int64_t keys)
 {
@@ -592,26 +623,42 @@ filter_reset(struct journal *j, int64_t keys)
 
 	while (bits < FILTER_MAX && (int64_t)(bits / FILTER_PER_KEY) < keys)
 		bits *= 2;
-	j->fupto = 0;
 	if ((f = calloc(bits / 64, sizeof *f)) == NULL)
 		return j->filter != NULL ? 0 : -1;
-	free(j->filter);
+	free(j->ofilter);
+	j->ofilter = NULL;
+	if (j->filter != NULL && j->fupto >= j->indexed) {
+		j->ofilter = j->filter;
+		j->obits = j->fbits;
+	} else {
+		free(j->filter);
+	}
 	j->filter = f;
 	j->fbits = bits;
 	j->fkeys = 0;
+	j->fupto = 0;
 	return 0;
 }
 
-/* After a flush indexed (old, upto]: their keys, still in the memory tail, join a complete
- * filter; one that is full is replaced by a larger one, filled by journal_filter_step. */
+/* After a flush indexed (old, upto]: their keys, still in the memory tail, join the complete
+ * filter (the new one, or while it is rebuilt the one it replaced); a new one that is full is
+ * replaced by a larger one, filled by journal_filter_step. */
 static void
 filter_flushed(struct journal *j, int64_t old, int64_t upto)
 {
-	if (j->filter == NULL || j->fupto < old)
+	int cur = j->filter != NULL && j->fupto >= old;
+
+	if (!cur && j->ofilter == NULL)
 		return;
 	for (size_t i = 0; i < j->dcap; i++)
-		if (j->dmap[i].id > old && j->dmap[i].id <= upto)
-			filter_add(j, j->dmap[i].hash);
+		if (j->dmap[i].id > old && j->dmap[i].id <= upto) {
+			if (cur)
+				filter_add(j, j->dmap[i].hash);
+			else
+				bloom_add(j->ofilter, j->obits, j->dmap[i].hash);
+		}
+	if (!cur)
+		return;		/* the new one reads these keys from `messages` */
 	j->fupto = upto;
 	if (j->fkeys > (int64_t)(j->fbits / FILTER_PER_KEY) && j->fbits < FILTER_MAX)
 		filter_reset(j, 2 * j->fkeys);
@@ -636,6 +683,10 @@ journal_filter_step(struct journal *j, int64_t max)
 	if (rc != SQLITE_DONE)
 		return eio();
 	j->fupto = upto;
+	if (j->fupto >= j->indexed) {	/* complete: the old one is no longer needed */
+		free(j->ofilter);
+		j->ofilter = NULL;
+	}
 	return 1;
 }
 
@@ -777,6 +828,12 @@ fail:
 	exec_st(j, S_SYNC_FULL);
 	errno = e;
 	return -1;
+}
+
+int64_t
+journal_dedupe_probes(const struct journal *j)
+{
+	return j->probes;
 }
 
 int64_t
@@ -1024,6 +1081,7 @@ journal_close(struct journal *j)
 	free(j->tmap);
 	free(j->dmap);
 	free(j->filter);
+	free(j->ofilter);
 	sodium_memzero(j, sizeof *j);
 	free(j);
 	return rc == SQLITE_OK ? 0 : eio();
@@ -1082,6 +1140,7 @@ dedupe_id(struct journal *j, const char *key, uint64_t h, size_t *slot)
 		return id;
 	if (!filter_maybe(j, h))
 		return 0;	/* not in the dedupe table: no probe */
+	j->probes++;
 	s = st(j, S_DEDUPE);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -1135,19 +1194,45 @@ conv_bind(sqlite3_stmt *s, const struct tgt *c, const char *cv)
 		sqlite3_bind_null(s, 12);
 }
 
+/* The hash of in's dedupe key (0 if none), with a prefetch of what append_one reads for it
+ * at random: its slot in the tail's table and its filter words. Those tables outgrow the
+ * cache (the tail's with the tail, the filter with the journal); issued a few messages
+ * ahead, the reads overlap the inserts of the messages before. */
+static uint64_t
+key_prefetch(const struct journal *j, const struct jin *in)
+{
+	const uint64_t *f = j->filter;
+	uint64_t h, bits = j->fbits, a, b;
+
+	if (in->dedupe == NULL)
+		return 0;
+	if (j->fupto < j->indexed) {	/* the filter filter_maybe asks */
+		f = j->ofilter;
+		bits = j->obits;
+	}
+	h = hash(in->dedupe);
+	__builtin_prefetch(&j->dmap[h & (j->dcap - 1)]);
+	if (f != NULL) {
+		filter_bits(h, bits, &a, &b);
+		__builtin_prefetch(&f[a >> 6]);
+		__builtin_prefetch(&f[b >> 6]);
+	}
+	return h;
+}
+
+/* Journal in (dedupe key hash h) in the open transaction, or find it journaled. 0 or -1. */
 static int
-append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *out)
+append_one(struct journal *j, const struct jin *in, uint64_t h, int64_t now,
+    struct jout *out)
 {
 	char t[JOURNAL_TARGET_MAX + 1], cv[CONV_MAX];
 	sqlite3_stmt *s = st(j, S_INSERT);
 	struct tgt *e, *c;
 	int64_t ts, id;
-	uint64_t h = 0;
 	size_t slot = 0;
 	int rc;
 
 	if (in->dedupe != NULL) {
-		h = hash(in->dedupe);
 		if ((id = dedupe_id(j, in->dedupe, h, &slot)) != 0)
 			return id < 0 ? -1 : fill_dup(j, id, out);
 	}
@@ -1193,6 +1278,7 @@ append_one(struct journal *j, const struct jin *in, int64_t now, struct jout *ou
 int
 journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *out)
 {
+	uint64_t hs[AHEAD], h;
 	int64_t now;
 	size_t i;
 	int e;
@@ -1207,9 +1293,15 @@ journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *o
 	now = j->now(j->now_arg);
 	if (exec_st(j, S_BEGIN) < 0)
 		goto fail;
-	for (i = 0; i < n; i++)
-		if (append_one(j, &in[i], now, &out[i]) < 0)
+	for (i = 0; i < n && i < AHEAD; i++)
+		hs[i] = key_prefetch(j, &in[i]);
+	for (i = 0; i < n; i++) {
+		h = hs[i % AHEAD];
+		if (i + AHEAD < n)
+			hs[i % AHEAD] = key_prefetch(j, &in[i + AHEAD]);
+		if (append_one(j, &in[i], h, now, &out[i]) < 0)
 			goto fail;
+	}
 	if (exec_st(j, S_COMMIT) < 0)
 		goto fail;
 	if (j->next_id - 1 - j->indexed >= j->index_every)

@@ -21,6 +21,17 @@ struct journal;
 #define JOURNAL_TARGET_MAX 200
 #define JOURNAL_DEDUPE_MAX 200
 
+/* The owner's deferred work, one piece after each turn's replies (chat-storage's
+ * background(); lc-bench-journal does the same): a checkpoint when the WAL holds
+ * JOURNAL_CKPT_PAGES pages (SQLite's default), else an index step of JOURNAL_INDEX_STEP
+ * messages when JOURNAL_INDEX_BUSY are unindexed (idle: any), else a step of the dedupe
+ * filter's rebuild of JOURNAL_FILTER_STEP ids. So a busy journal's memory tail stays under
+ * JOURNAL_INDEX_BUSY plus a batch. */
+#define JOURNAL_CKPT_PAGES 1000
+#define JOURNAL_INDEX_BUSY 16384	/* a step indexes the current senders, not a backlog */
+#define JOURNAL_INDEX_STEP 2048		/* pages a step touches grow with its senders */
+#define JOURNAL_FILTER_STEP 8192
+
 enum journal_cmd { JOURNAL_PRIVMSG = 0, JOURNAL_NOTICE = 1 };
 
 /* One message to journal. target: a channel ("#lobby") or, for a direct message, the
@@ -140,8 +151,12 @@ void journal_set_wal_max(struct journal *, int pages);
 /* journal_append asks SQL whether a dedupe key is in the on-disk dedupe table only when a
  * Bloom filter of that table's keys says it may be. At open (and when the filter grows) the
  * filter is rebuilt from `messages`, `max` ids a call (<= 0: all): 1 if it did a step, 0 if
- * the filter is complete, -1 EIO. Until then every key is probed, as before. */
+ * the filter is complete, -1 EIO. Until then, after a growth the filter it replaces answers;
+ * after an open every key is probed. */
 int journal_filter_step(struct journal *, int64_t max);
+/* How many new dedupe keys were looked up in the on-disk dedupe table so far (the filter
+ * could not rule them out): for tests and benchmarks. */
+int64_t journal_dedupe_probes(const struct journal *);
 /* How many messages are not yet in the on-disk indexes. */
 int64_t journal_unindexed(const struct journal *);
 /* The last chan_seq of target (0 if none), or -1. */

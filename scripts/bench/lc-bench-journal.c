@@ -1,15 +1,17 @@
 /* lc-bench-journal: durable appends per second through journal_append (chatd/journal.c) with
  * group sizes 1, 64 and 1024, beside (a) a raw append + fdatasync loop on a file, (b) plain
- * SQLite inserts (one prepared INSERT per row, one transaction per group, WAL,
- * synchronous=FULL) and (c) the naive journal: the same inserts with the journal's two UNIQUE
- * indexes kept at every commit, all in the same run; then the replay of a journal of --replay
- * messages as a restarted storage worker does it. Prints a table; no assertion.
+ * SQLite inserts of the same rows into the same table with the journal's settings (one
+ * prepared INSERT per row, one transaction per group, WAL, synchronous=FULL) and (c) the
+ * naive journal: the same inserts with the journal's two UNIQUE indexes kept at every commit,
+ * all in the same run, the variants interleaved run by run; then the replay of a journal of
+ * --replay messages as a restarted storage worker does it. Prints a table; no assertion.
  *
- * Usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]
+ * Usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N] [--group N]
  *   DIR        an empty scratch directory (files are created and removed there)
  *   --runs     runs per figure, the median is shown (default 3)
  *   --replay   messages in the replay journal (default 1000000; 0: skip)
- *   --targets  channels the messages are spread over (default 64) */
+ *   --targets  channels the messages are spread over (default 64)
+ *   --group    only this group size (default: 1, 64 and 1024) */
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -105,13 +107,29 @@ sq(sqlite3 *db, const char *sql)
 	}
 }
 
-/* (b) plain SQLite: a rowid table with the journal's columns, no secondary index; with
- * `indexed`, the naive journal: UNIQUE(dedupe) and UNIQUE(target, chan_seq) kept at once. */
+/* Fill `g` journal inputs for transaction k; keys[] is the storage for dedupe keys. The
+ * SQLite variants insert the same rows. */
+static void
+fill(struct jin *in, char (*keys)[32], int k, int g)
+{
+	for (int i = 0; i < g; i++) {
+		snprintf(keys[i], 32, "gw1:c%d:%d", k, i);
+		in[i] = (struct jin){ .target = targets[(k * g + i) % ntargets], .source = SOURCE,
+		    .text = TEXT, .dedupe = keys[i], .cmd = JOURNAL_PRIVMSG };
+	}
+}
+
+/* (b) plain SQLite: the journal's `messages` table (same columns, same rows, conv and
+ * conv_seq NULL as for a channel message) and the journal's settings (WAL, synchronous=FULL,
+ * exclusive lock, 8 MiB cache), SQLite's own autocheckpoint at 1000 pages; no secondary index.
+ * With `indexed`, the naive journal: UNIQUE(dedupe) and UNIQUE(target, chan_seq) kept inline. */
 static double
 run_sqlite_with(int g, int indexed)
 {
+	static struct jin in[MAXG];
+	static char keys[MAXG][32];
 	long seq[1024] = { 0 };
-	char path[512], key[32];
+	char path[512];
 	sqlite3 *db;
 	sqlite3_stmt *ins;
 	int n = txns_for(g);
@@ -121,27 +139,32 @@ run_sqlite_with(int g, int indexed)
 	scratch(path, sizeof path, "plain.db");
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		die("sqlite3_open");
-	sq(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-	    "CREATE TABLE m(id INTEGER PRIMARY KEY, ts_ms INTEGER, target TEXT, chan_seq INTEGER,"
-	    " cmd INTEGER, source TEXT, account TEXT, tags TEXT, text TEXT, dedupe TEXT)");
+	sq(db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192;"
+	    "CREATE TABLE m(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, target TEXT NOT NULL,"
+	    " chan_seq INTEGER NOT NULL, cmd INTEGER NOT NULL, source TEXT NOT NULL, account TEXT,"
+	    " tags TEXT, text TEXT NOT NULL, dedupe TEXT, conv TEXT, conv_seq INTEGER)");
 	if (indexed)
 		sq(db, "CREATE UNIQUE INDEX m_dedupe ON m(dedupe);"
 		    "CREATE UNIQUE INDEX m_target ON m(target, chan_seq)");
-	if (sqlite3_prepare_v2(db, "INSERT INTO m VALUES (?1, ?2, ?3, ?4, 0, ?5, NULL, NULL, ?6,"
-	    " ?7)", -1, &ins, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT INTO m VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, NULL, NULL)", -1, &ins, NULL) != SQLITE_OK)
 		die("prepare");
 	t = now_s();
 	for (int k = 0; k < n; k++) {
-		sq(db, "BEGIN");
+		fill(in, keys, k, g);
+		sq(db, "BEGIN IMMEDIATE");
 		for (int i = 0; i < g; i++) {
-			snprintf(key, sizeof key, "k%d:%d", k, i);
 			sqlite3_bind_int64(ins, 1, ++id);
 			sqlite3_bind_int64(ins, 2, 1700000000000 + id);
-			sqlite3_bind_text(ins, 3, targets[i % ntargets], -1, SQLITE_STATIC);
-			sqlite3_bind_int64(ins, 4, ++seq[i % ntargets]);
-			sqlite3_bind_text(ins, 5, SOURCE, -1, SQLITE_STATIC);
-			sqlite3_bind_text(ins, 6, TEXT, -1, SQLITE_STATIC);
-			sqlite3_bind_text(ins, 7, key, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 3, in[i].target, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 4, ++seq[(k * g + i) % ntargets]);
+			sqlite3_bind_int(ins, 5, (int)in[i].cmd);
+			sqlite3_bind_text(ins, 6, in[i].source, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 7, in[i].account, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 8, in[i].tags, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 9, in[i].text, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 10, in[i].dedupe, -1, SQLITE_STATIC);
 			if (sqlite3_step(ins) != SQLITE_DONE)
 				die("insert");
 			sqlite3_reset(ins);
@@ -167,17 +190,6 @@ run_sqlite_idx(int g)
 	return run_sqlite_with(g, 1);
 }
 
-/* Fill `n` journal inputs for transaction k; keys[] is the storage for dedupe keys. */
-static void
-fill(struct jin *in, char (*keys)[32], int k, int g)
-{
-	for (int i = 0; i < g; i++) {
-		snprintf(keys[i], 32, "gw1:c%d:%d", k, i);
-		in[i] = (struct jin){ .target = targets[(k * g + i) % ntargets], .source = SOURCE,
-		    .text = TEXT, .dedupe = keys[i], .cmd = JOURNAL_PRIVMSG };
-	}
-}
-
 static struct journal *
 open_journal(const char *path)
 {
@@ -188,24 +200,80 @@ open_journal(const char *path)
 	return j;
 }
 
-/* (d) journal_append, one call per group: what chat-storage does. `sustained`: the clock
- * also runs over the index flushes (forced every 262144 messages, and a final one so that
- * every row is indexed); otherwise the commit path alone (indexes flushed later, at idle). */
+/* What the clock runs over besides journal_append (and the checkpoints of the pages the
+ * appends wrote, which SQLite's autocheckpoint would have run inside a commit: always on it).
+ * COMMIT: the commit path alone in the state chat-storage keeps it in (a tail under
+ * JOURNAL_INDEX_BUSY plus a group), the index's own work and WAL traffic off the clock. BUSY:
+ * chat-storage's deferred work after each append, off the clock, but its index steps' WAL
+ * frames go out with the next commit's fdatasync and checkpoint, on it. SUSTAINED: all of it
+ * on the clock, and a final flush so that every row is indexed. */
+enum clock_mode { COMMIT, BUSY, SUSTAINED };
+
+/* COMMIT's deferred work after an append: when the tail reaches JOURNAL_INDEX_BUSY, a
+ * checkpoint of the appends' pages (on the clock), then the whole tail indexed, its pages
+ * checkpointed and the dedupe filter completed (off the clock, returned in seconds); else a
+ * checkpoint at JOURNAL_CKPT_PAGES. So the WAL never holds index pages at a commit. */
 static double
-run_journal_with(int g, int sustained)
+commit_only(struct journal *j)
+{
+	double t;
+
+	if (journal_unindexed(j) < JOURNAL_INDEX_BUSY) {
+		if (journal_checkpoint(j, JOURNAL_CKPT_PAGES) < 0)
+			die("checkpoint");
+		return 0;
+	}
+	if (journal_checkpoint(j, 1) < 0)
+		die("checkpoint");
+	t = now_s();
+	if (journal_flush_index(j, 0) < 0 || journal_checkpoint(j, 1) < 0 ||
+	    journal_filter_step(j, 0) < 0)
+		die("index flush");
+	return now_s() - t;
+}
+
+/* chat-storage's deferred work while busy (journal.h): a checkpoint at JOURNAL_CKPT_PAGES,
+ * else an index step or a step of the dedupe filter's rebuild, on the clock only if `timed`.
+ * Returns the seconds spent off the clock. */
+static double
+background(struct journal *j, int *filter_done, int timed)
+{
+	double t;
+	int r;
+
+	if ((r = journal_checkpoint(j, JOURNAL_CKPT_PAGES)) != 0) {
+		if (r < 0)
+			die("checkpoint");
+		return 0;
+	}
+	t = now_s();
+	if (journal_unindexed(j) >= JOURNAL_INDEX_BUSY) {
+		if (journal_flush_index(j, JOURNAL_INDEX_STEP) < 0)
+			die("index step");
+		*filter_done = 0;
+	} else if (!*filter_done) {
+		if ((r = journal_filter_step(j, JOURNAL_FILTER_STEP)) < 0)
+			die("filter step");
+		*filter_done = r == 0;
+	}
+	return timed ? 0 : now_s() - t;
+}
+
+/* (d) journal_append, one call per group, as chat-storage calls it; its memory tail stays
+ * under JOURNAL_INDEX_BUSY plus a group. Rows/s by the clock of `mode`. */
+static double
+run_journal_with(int g, enum clock_mode mode)
 {
 	static struct jin in[MAXG];
 	static struct jout out[MAXG];
 	static char keys[MAXG][32];
 	char path[512];
 	struct journal *j;
-	int n = txns_for(g);
-	double t;
+	int n = txns_for(g), filter_done = 1;
+	double t, off = 0;
 
 	scratch(path, sizeof path, "journal.db");
 	j = open_journal(path);
-	if (!sustained)
-		journal_set_index_every(j, INT64_MAX);
 	t = now_s();
 	for (int k = 0; k < n; k++) {
 		fill(in, keys, k, g);
@@ -213,14 +281,12 @@ run_journal_with(int g, int sustained)
 			fprintf(stderr, "lc-bench-journal: fatal: append: %s\n", journal_errmsg(j));
 			exit(111);
 		}
-		/* as chat-storage after its replies: the checkpoint SQLite would have run inside
-		 * the commit at 1000 pages (wal_autocheckpoint), so it is on the clock here too */
-		if (journal_checkpoint(j, 1000) < 0)
-			die("checkpoint");
+		off += mode == COMMIT ? commit_only(j) : background(j, &filter_done,
+		    mode == SUSTAINED);
 	}
-	if (sustained && journal_flush_index(j, 0) < 0)
+	if (mode == SUSTAINED && journal_flush_index(j, 0) < 0)
 		die("flush");
-	t = now_s() - t;
+	t = now_s() - t - off;
 	journal_close(j);
 	scratch(path, sizeof path, "journal.db");
 	return (double)n * g / t;
@@ -229,13 +295,19 @@ run_journal_with(int g, int sustained)
 static double
 run_journal(int g)
 {
-	return run_journal_with(g, 0);
+	return run_journal_with(g, COMMIT);
+}
+
+static double
+run_journal_busy(int g)
+{
+	return run_journal_with(g, BUSY);
 }
 
 static double
 run_journal_sus(int g)
 {
-	return run_journal_with(g, 1);
+	return run_journal_with(g, SUSTAINED);
 }
 
 static int
@@ -246,15 +318,26 @@ cmpd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double
-median(double (*fn)(int), int g, int runs)
+/* The variants of a row of the table, in column order. */
+static double (*const variants[])(int) = {
+	run_raw, run_sqlite, run_sqlite_idx, run_journal, run_journal_busy, run_journal_sus
+};
+#define NVAR (sizeof variants / sizeof variants[0])
+
+/* Medians of `runs` runs of every variant at group g into med[NVAR]; run r of each variant
+ * follows run r of the one before, so that a change of the machine's load meets them all. */
+static void
+medians(int g, int runs, double *med)
 {
-	double v[16];
+	double v[NVAR][16];
 
 	for (int r = 0; r < runs; r++)
-		v[r] = fn(g);
-	qsort(v, (size_t)runs, sizeof v[0], cmpd);
-	return v[runs / 2];
+		for (size_t k = 0; k < NVAR; k++)
+			v[k][r] = variants[k](g);
+	for (size_t k = 0; k < NVAR; k++) {
+		qsort(v[k], (size_t)runs, sizeof v[k][0], cmpd);
+		med[k] = v[k][runs / 2];
+	}
 }
 
 static int
@@ -374,8 +457,9 @@ int
 main(int argc, char **argv)
 {
 	static const int groups[] = { 1, 64, 1024 };
+	double m[NVAR];
 	long nreplay = 1000000;
-	int runs = 3;
+	int runs = 3, only = 0;
 
 	if (argc < 2)
 		goto usage;
@@ -387,31 +471,35 @@ main(int argc, char **argv)
 			nreplay = atol(argv[++i]);
 		else if (i + 1 < argc && strcmp(argv[i], "--targets") == 0)
 			ntargets = atoi(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--group") == 0)
+			only = atoi(argv[++i]);
 		else
 			goto usage;
 	}
-	if (runs < 1 || runs > 15 || ntargets < 1 || ntargets > 1024 || nreplay < 0)
+	if (runs < 1 || runs > 15 || ntargets < 1 || ntargets > 1024 || nreplay < 0 ||
+	    only < 0 || only > MAXG)
 		goto usage;
 	for (int i = 0; i < ntargets; i++)
 		snprintf(targets[i], sizeof targets[i], "#chan%d", i);
 	printf("durable appends, rows/s, median of %d runs (SQLite %s, WAL, synchronous=FULL)\n",
 	    runs, sqlite3_libversion());
-	printf("%6s %13s %13s %14s %14s %14s %10s %10s\n", "group", "raw+fdatasync",
-	    "plain sqlite", "sqlite+indexes", "journal commit", "journal+index", "commit/sql",
-	    "+index/sql");
+	printf("%6s %13s %13s %14s %14s %12s %14s %10s %8s %10s\n", "group", "raw+fdatasync",
+	    "plain sqlite", "sqlite+indexes", "journal commit", "journal busy", "journal+index",
+	    "commit/sql", "busy/sql", "+index/sql");
 	for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
-		int g = groups[k];
-		double raw = median(run_raw, g, runs), sql = median(run_sqlite, g, runs);
-		double idx = median(run_sqlite_idx, g, runs), jr = median(run_journal, g, runs);
-		double js = median(run_journal_sus, g, runs);
-		printf("%6d %13.0f %13.0f %14.0f %14.0f %14.0f %10.2f %10.2f\n", g, raw, sql, idx, jr,
-		    js, jr / sql, js / sql);
+		int g = only > 0 ? only : groups[k];
+		medians(g, runs, m);
+		printf("%6d %13.0f %13.0f %14.0f %14.0f %12.0f %14.0f %10.2f %8.2f %10.2f\n", g,
+		    m[0], m[1], m[2], m[3], m[4], m[5], m[3] / m[1], m[4] / m[1], m[5] / m[1]);
 		fflush(stdout);
+		if (only > 0)
+			break;
 	}
 	if (nreplay > 0)
 		replay(nreplay, runs);
 	return 0;
 usage:
-	fprintf(stderr, "usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]\n");
+	fprintf(stderr, "usage: lc-bench-journal DIR [--runs N] [--replay N] [--targets N]"
+	    " [--group N]\n");
 	return 100;
 }

@@ -1031,6 +1031,58 @@ test_dedupe_filter(void **state)
 	assert_int_equal(post(f, "#a", "new", "f0:new").id, 70001);
 }
 
+/* Append batch k of 1000 keyed messages ("<pfx>k:i") into out. */
+static void
+append_keyed(struct fx *f, const char *pfx, int k, struct jout *out)
+{
+	static struct jin in[1000];
+	static char keys[1000][32];
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(keys[i], sizeof keys[i], "%s%d:%d", pfx, k, i);
+		in[i] = msg(i % 2 ? "#a" : "#b", "m", keys[i]);
+	}
+	assert_int_equal(journal_append(f->j, in, 1000, out), 0);
+}
+
+/* When the filter grows, the one it replaces answers (and takes the flushed keys) until the
+ * new one is rebuilt: new keys are not probed in SQL meanwhile, retries are still found. */
+static void
+test_dedupe_filter_growth(void **state)
+{
+	struct fx *f = *state;
+	static struct jout out[1000];
+	int64_t p;
+
+	for (int k = 0; k < 70; k++) {	/* grows past 65,536 keys, at the flush of k = 65 */
+		append_keyed(f, "g", k, out);
+		assert_int_equal(journal_flush_index(f->j, 0), 0);
+	}
+	p = journal_dedupe_probes(f->j);
+	append_keyed(f, "new", 0, out);		/* the old filter answers: few false hits */
+	assert_true(journal_dedupe_probes(f->j) - p < 100);
+	assert_int_equal(out[999].id, 70000 + 1000);
+	assert_int_equal(journal_flush_index(f->j, 0), 0);
+	for (int k = 0; k < 71; k += 10) {	/* before and after the growth, and "new" */
+		append_keyed(f, k == 70 ? "new" : "g", k == 70 ? 0 : k, out);
+		for (int i = 0; i < 1000; i++)
+			assert_true(out[i].dup);
+		assert_int_equal(out[0].id, k == 70 ? 70001 : (int64_t)k * 1000 + 1);
+	}
+	while (journal_filter_step(f->j, 9000) == 1)
+		;
+	p = journal_dedupe_probes(f->j);
+	append_keyed(f, "new", 1, out);		/* the new filter answers */
+	assert_true(journal_dedupe_probes(f->j) - p < 100);
+	reopen(f);				/* no filter until rebuilt: SQL answers */
+	p = journal_dedupe_probes(f->j);
+	append_keyed(f, "new", 2, out);
+	assert_int_equal(journal_dedupe_probes(f->j) - p, 1000);
+	append_keyed(f, "g", 69, out);
+	assert_true(out[0].dup && out[999].dup);
+	assert_int_equal(journal_last_id(f->j), 73000);
+}
+
 /* --- accounts and sessions ---------------------------------------------------------------- */
 
 static void
@@ -1330,6 +1382,7 @@ main(void)
 		T_(test_partial_flush),
 		T_(test_checkpoint),
 		T_(test_dedupe_filter),
+		T_(test_dedupe_filter_growth),
 		T_(test_accounts),
 		T_(test_accounts_no_plaintext),
 		T_(test_sessions),
