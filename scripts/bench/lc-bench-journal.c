@@ -107,13 +107,15 @@ sq(sqlite3 *db, const char *sql)
 	}
 }
 
-/* Fill `g` journal inputs for transaction k; keys[] is the storage for dedupe keys. The
- * SQLite variants insert the same rows. */
+/* Fill `g` journal inputs for transaction k; keys[] is the storage for dedupe keys, made as a
+ * gateway makes them (gw_cmd.c: its name and the request's rid, fixed-width hex, so a
+ * gateway's keys sort in the order it made them). The SQLite variants insert the same rows. */
 static void
 fill(struct jin *in, char (*keys)[32], int k, int g)
 {
 	for (int i = 0; i < g; i++) {
-		snprintf(keys[i], 32, "gw1:c%d:%d", k, i);
+		snprintf(keys[i], 32, "chatd.0/%016llx", (unsigned long long)k * (unsigned)g +
+		    (unsigned)i);
 		in[i] = (struct jin){ .target = targets[(k * g + i) % ntargets], .source = SOURCE,
 		    .text = TEXT, .dedupe = keys[i], .cmd = JOURNAL_PRIVMSG };
 	}
