@@ -19,11 +19,13 @@
  * restarting or may have dropped it): as soon as storage answers something sent after it
  * (storage answers in arrival order, so an older request not answered by then was lost), or
  * when storage answered nothing for RETRY_MS (doubling up to RETRY_MAX_MS while it stays
- * silent). Events are state-setting, so a resent one that was already committed changes
- * nothing.
+ * silent: a busy storage is not flooded with copies). Events are state-setting, so a resent
+ * one that was already committed changes nothing.
  *
  * At start: SESSION_LOAD from storage rebuilds the users (one REG event per registered user,
- * then a JOIN per channel), and only then lc_ready; requests arriving meanwhile wait. Each
+ * then a JOIN per channel), and only then lc_ready; requests arriving meanwhile wait. The
+ * load is resent after the same silences, with a new rid: the users are rebuilt from the new
+ * answer alone, so two answers' parts never mix. Each
  * gateway holding users is monitored; on its DOWN its users are unregistered (storage then
  * fans out their QUITs), those registered by a request still being served too. A NICK
  * change's steps (start_nick) are requests like the others: the gateway drives the
@@ -45,8 +47,8 @@
 #include "chatd.h"
 #include "chatproto.h"
 
-#define RETRY_MS     300
-#define RETRY_MAX_MS 2400
+#define RETRY_MS     1000       /* storage silent this long: resend (then twice as long...) */
+#define RETRY_MAX_MS 8000
 #define WINDOW       1024       /* requests out at storage at once */
 #define OUT_BUCKETS  2048       /* rid index of the requests out (a power of 2 >= WINDOW) */
 #define STORAGE "storage"
@@ -221,7 +223,7 @@ send_out(struct req *r)
 {
 	struct bk_user *u;
 
-	memset(&out, 0, sizeof out);
+	chat_msg_clear(&out);
 	out.rid = r->srid;
 	if (r->out == CHAT_SESSION_EVENT) {
 		snprintf(out.nick, sizeof out.nick, "%s", r->nick);
@@ -348,12 +350,19 @@ on_retry(struct lc_loop *l, struct lc_timer *t)
 	size_t n = nout;
 
 	if (loading) {
-		memset(&out, 0, sizeof out);
-		out.rid = load_rid;
+		if (load_rid) {
+			lc_info("session.%u: no state from storage for %" PRId64 " ms: asking again",
+			    inst, retry_ivl);
+			bk_users_fini(&users);
+			if ((retry_ivl *= 2) > RETRY_MAX_MS)
+				retry_ivl = RETRY_MAX_MS;
+		}
+		chat_msg_clear(&out);
+		out.rid = load_rid = ++ridseq;
 		out.seq = inst;
 		out.limit = nsess;
 		send_to(STORAGE, CHAT_SESSION_LOAD, &out);
-		lc_timer_set(l, t, lc_now_ms() + RETRY_MS);
+		lc_timer_set(l, t, lc_now_ms() + retry_ivl);
 		return;
 	}
 	if (!out_head)
@@ -438,7 +447,7 @@ static void
 finish(struct req *r, uint16_t t, unsigned status)
 {
 	if (!r->internal) {
-		memset(&out, 0, sizeof out);
+		chat_msg_clear(&out);
 		out.rid = r->rid;
 		memcpy(out.conn, r->conn, sizeof out.conn);
 		memcpy(out.nick, r->nick, sizeof out.nick);
@@ -674,9 +683,12 @@ on_state(void)
 	for (size_t i = 0; i < in.nitems; i++)
 		if (bk_user_apply(&users, in.items[i].target, in.items[i].kind, in.items[i].text) < 0)
 			lc_die(LC_EXIT_BUG, "bad session state item for %s", in.items[i].target);
-	if (in.nitems == CHAT_ITEMS_MAX)
+	if (in.nitems == CHAT_ITEMS_MAX) {
+		lc_timer_set(&loop, &retry, lc_now_ms() + retry_ivl);  /* progress: not silent */
 		return;
+	}
 	loading = 0;
+	retry_ivl = RETRY_MS;
 	lc_timer_cancel(&loop, &retry);
 	size_t n = 0;
 	for (size_t i = 0; i < users.n; i++)
@@ -856,7 +868,6 @@ main(int argc, char **argv)
 	lc_timer_init(&retry, on_retry, NULL);
 	lc_actor_on_bad_frame(A, lc_log_bad_frames, NULL);
 	lc_actor_on_message(A, on_msg, NULL);
-	load_rid = ++ridseq;
 	on_retry(&loop, &retry);        /* SESSION_LOAD; loading until the state is in */
 	if (lc_loop_run(&loop) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "loop");

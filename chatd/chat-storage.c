@@ -52,6 +52,7 @@
 #include "letitcrash/actor.h"
 #include "letitcrash/exit.h"
 #include "letitcrash/log.h"
+#include "letitcrash/time.h"
 
 #include "backend.h"
 #include "chatd.h"
@@ -66,6 +67,7 @@
 #define FILTER_STEP 8192        /* ids a step of the dedupe filter's rebuild reads */
 #define WAL_PAGES   1000        /* WAL pages that make a turn checkpoint (SQLite's default) */
 #define QUIET_MS    200         /* no message for this long: the loop is idle */
+#define MARK_MS     1000        /* how often gateways are told how many ITEMs went out */
 
 struct post {
 	uint64_t rid;
@@ -96,6 +98,7 @@ static bool batch;                      /* the turn's batch of session writes is
 /* What the turn sends while its batch is open, in order: records (to, type, len, body) */
 static char *held;
 static size_t nheld, capheld;
+static uint64_t fanned, epoch;          /* ITEMs fanned out since the start; this start's id */
 
 static int64_t
 now_ms(void)
@@ -224,6 +227,26 @@ fan_out(const struct chat_item *item)
 	}
 	n = encode_out(CHAT_ITEM, &body);
 	defer_send(NULL, CHAT_ITEM, body, n);
+	fanned++;
+}
+
+/* Every MARK_MS: tell every gateway how many ITEMs were fanned out so far (after them: held
+ * with them while a batch is open). A gateway that received fewer lost some (a full queue,
+ * a restart on either side) and asks storage for what follows each stream it serves: the
+ * lost last item of an idle stream is repaired without every gateway asking about every
+ * stream every second. */
+static void
+on_mark(struct lc_loop *l, struct lc_timer *t)
+{
+	char *body;
+	size_t n;
+
+	chat_msg_clear(&out);
+	out.seq = fanned;
+	out.evseq = epoch;
+	n = encode_out(CHAT_FANOUT_MARK, &body);
+	defer_send(NULL, CHAT_FANOUT_MARK, body, n);
+	lc_timer_set(l, t, lc_now_ms() + MARK_MS);
 }
 
 /* --- streams ------------------------------------------------------------------------------- */
@@ -912,6 +935,7 @@ main(int argc, char **argv)
 	    { "add-account", 1, NULL, 'a' }, { 0, 0, 0, 0 } };
 	const char *path = NULL, *add = NULL, *s;
 	struct lc_loop loop;
+	struct lc_timer mark;
 	sigset_t set;
 	bool idle, idle_work = false;
 	int c;
@@ -950,6 +974,10 @@ main(int argc, char **argv)
 	lc_actor_cork(A, 1);
 	recover();
 	lc_actor_cork(A, 0);
+	randombytes_buf(&epoch, sizeof epoch);
+	epoch |= 1;                             /* never 0: a gateway's "none seen yet" */
+	lc_timer_init(&mark, on_mark, NULL);
+	lc_timer_set(&loop, &mark, lc_now_ms() + MARK_MS);
 	lc_ready();
 	while (!loop.stop) {
 		/* idle work waits QUIET_MS for a message, then goes on in steps without waiting
@@ -971,6 +999,7 @@ main(int argc, char **argv)
 	}
 	/* lc_exit turns the loop while it flushes: no handler may run on freed state */
 	lc_actor_on_message(A, NULL, NULL);
+	lc_timer_cancel(&loop, &mark);
 	journal_close(J);
 	bk_users_fini(&users);
 	bk_chans_fini(&chans);
