@@ -113,7 +113,8 @@ static size_t nkeys, keycap;            /* entries, buckets (a power of 2) */
 static struct req *ready, *ready_tail;  /* key heads to serve */
 static struct req *out_head, *out_tail; /* out at storage, oldest copy first */
 static struct req *out_ix[OUT_BUCKETS];
-static size_t nout;
+static size_t nout, maxout;            /* out at storage now, at most so far */
+static uint64_t served;                 /* requests answered */
 
 static void finish(struct req *r, uint16_t t, unsigned status);
 
@@ -306,7 +307,8 @@ to_storage(struct req *r, uint16_t t)
 	if (!out_head)
 		last_answer = lc_now_ms();      /* silence is counted from the first request out */
 	out_append(r);
-	nout++;
+	if (++nout > maxout)
+		maxout = nout;
 	send_out(r);
 	r->first = r->last;
 	if (!lc_timer_armed(&retry))
@@ -432,6 +434,7 @@ retire(struct req *r)
 
 	if (e->head != r)
 		lc_die(LC_EXIT_BUG, "%s of %s retired out of turn", chat_type_name(r->type), r->nick);
+	served++;
 	if (!(e->head = r->knext))
 		e->tail = NULL;
 	else
@@ -871,6 +874,8 @@ main(int argc, char **argv)
 	on_retry(&loop, &retry);        /* SESSION_LOAD; loading until the state is in */
 	if (lc_loop_run(&loop) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "loop");
+	lc_info("session.%u: %" PRIu64 " requests served, at most %zu out at storage at once",
+	    inst, served, maxout);
 	/* lc_exit turns the loop while it flushes: nothing of ours may run on freed state */
 	lc_actor_on_message(A, NULL, NULL);
 	lc_timer_cancel(&loop, &retry);
