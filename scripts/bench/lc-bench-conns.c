@@ -11,7 +11,12 @@
  * channel posts one line, and `fanout RECEIVED EXPECTED MS` says how many members received
  * it (the poster excepted) and how long the last one took. EOF on stdin: exit (closing all).
  * PINGs are answered; everything else is read and dropped. Exit 111 on a setup error of the
- * process itself (epoll, memory), 100 on usage. */
+ * process itself (epoll, memory, no source port left), 100 on usage.
+ *
+ * Each socket is bound to the next free port of SRCADDR (from 1024 up) before it connects:
+ * letting connect() choose costs a scan of the ports in use per connection (the kernel
+ * checks candidate after candidate against its established table), which made setup grow
+ * with the square of the connections per address. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +54,7 @@ static unsigned nopen, njoined, nfailed;
 static const char *prefix = "bc";
 static struct sockaddr_in src, dst;
 static int ep;
+static unsigned next_port = 1024;       /* the next source port to try */
 static int posting;
 static unsigned fan_got, fan_want;
 static int64_t fan_t0, fan_last;
@@ -123,12 +129,18 @@ start(unsigned i)
 	if (c->fd < 0)
 		die(111, "socket (client %u)", first + i);
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+	setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  /* past TIME_WAITs */
 	nopen++;
 	nsetup++;
 	c->since = now_ms();
 	c->st = C_CONNECTING;
-	if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0 ||
+	int rc;
+	do {                    /* the next port not bound on SRCADDR */
+		if (next_port > 65535)
+			die(111, "no source port left on this address (client %u)", first + i);
+		src.sin_port = htons((uint16_t)next_port++);
+	} while ((rc = bind(c->fd, (struct sockaddr *)&src, sizeof src)) < 0 && errno == EADDRINUSE);
+	if (rc < 0 ||
 	    (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS)) {
 		fail(c);
 		return;
