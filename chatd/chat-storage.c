@@ -17,10 +17,14 @@
  * journal has no channel table): a channel "#x" is a stream of JOIN/PART/QUIT/TOPIC events
  * (backend.h), a user "nick" a stream of REG/UNREG/JOIN/PART events written by its session
  * worker, and two directory streams "!chans" and "!users" list the stream names, so that
- * everything is rebuilt in memory at start. Those writes are one transaction each (not part
- * of the turn's group commit): channel operations are rare beside messages. Channel events
- * are fanned out with seq 0 (outside the per-target message sequence that gap repair counts;
- * their stream position is in item.id).
+ * everything is rebuilt in memory at start. Those writes are group-committed too: the first
+ * of a turn opens a transaction (journal_batch_begin), and from then on everything the turn
+ * sends (ACKs, CHANNEL_DONEs, fanned-out channel events, and any other answer, which may have
+ * read the turn's uncommitted state) is held (defer_send) until that transaction is
+ * committed after the turn, before the POSTs' own commit. A session with many requests out
+ * (chat-session pipelines them) gets all of a turn's answers in arrival order, after one
+ * commit. Channel events are fanned out with seq 0 (outside the per-target message sequence
+ * that gap repair counts; their stream position is in item.id).
  *
  * A JOIN records where the joiner's live stream starts: the channel's last committed message
  * seq (in the event's text) and the JOIN event's own position. CHANNEL_DONE carries both (seq,
@@ -48,6 +52,7 @@
 #include "letitcrash/actor.h"
 #include "letitcrash/exit.h"
 #include "letitcrash/log.h"
+#include "letitcrash/time.h"
 
 #include "backend.h"
 #include "chatd.h"
@@ -58,6 +63,7 @@
 #define DIR_CHANS "!chans"
 #define HISTORY_MAX 100
 #define QUIET_MS    200         /* no message for this long: the loop is idle */
+#define MARK_MS     1000        /* how often gateways are told how many ITEMs went out */
 
 struct post {
 	uint64_t rid;
@@ -83,6 +89,12 @@ static size_t nposts, capposts;
 static uint64_t bad_turn, nmsgs_turn;
 static bool filter_done;                /* the journal's dedupe filter was complete */
 static char from[64];                   /* sender of the message being handled */
+static bool in_turn;                    /* handling a turn's messages: writes are batched */
+static bool batch;                      /* the turn's batch of session writes is open */
+/* What the turn sends while its batch is open, in order: records (to, type, len, body) */
+static char *held;
+static size_t nheld, capheld;
+static uint64_t fanned, epoch;          /* ITEMs fanned out since the start; this start's id */
 
 static int64_t
 now_ms(void)
@@ -113,38 +125,124 @@ encode_out(uint16_t t, char **body)
 	return (size_t)n;
 }
 
-/* Encode `out` (type t) and send it to `to`. A send that fails is the peer's loss: every
- * request is retried by its sender. */
-static void
-send_out(const char *to, uint16_t t)
-{
-	char *body;
-	size_t n = encode_out(t, &body);
+/* A held message: `to` ("" for every gateway), type, then len bytes of body. */
+struct held_hdr {
+	char to[64];
+	uint16_t type;
+	size_t len;
+};
 
-	lc_send(A, to, t, body, n);
-}
-
-/* An ITEM to every gateway, encoded once. */
+/* Send, or hold until the batch's commit if one is open. A send that fails is the peer's
+ * loss: every request is retried by its sender. to NULL: every gateway. */
 static void
-fan_out(const struct chat_item *item)
+defer_send(const char *to, uint16_t t, const char *body, size_t n)
 {
 	static char (*gws)[24];
-	char *body;
-	size_t n;
+	struct held_hdr h = { .type = t, .len = n };
 
+	if (batch) {
+		size_t need = nheld + sizeof h + n;
+		if (need > capheld) {
+			size_t cap = capheld ? capheld : 1 << 16;
+			while (cap < need)
+				cap *= 2;
+			if (!(held = realloc(held, cap)))
+				lc_die(LC_EXIT_TEMP, "out of memory");
+			capheld = cap;
+		}
+		snprintf(h.to, sizeof h.to, "%s", to ? to : "");
+		memcpy(held + nheld, &h, sizeof h);
+		memcpy(held + nheld + sizeof h, body, n);
+		nheld = need;
+		return;
+	}
+	if (to) {
+		lc_send(A, to, t, body, n);
+		return;
+	}
 	if (!gws) {
 		if (!(gws = calloc((size_t)ngw + 1, sizeof *gws)))
 			lc_die(LC_EXIT_TEMP, "out of memory");
 		for (int k = 0; k < ngw; k++)
 			snprintf(gws[k], sizeof gws[k], "chatd.%d", k);
 	}
+	for (int k = 0; k < ngw; k++)
+		lc_send(A, gws[k], t, body, n);
+}
+
+/* Open the turn's batch before its first session write (outside a turn, at start: each
+ * write is its own transaction). */
+static void
+batch_open(void)
+{
+	if (!in_turn || batch)
+		return;
+	if (journal_batch_begin(J) < 0)
+		jfail("batch begin");
+	batch = true;
+}
+
+/* Commit the turn's batch, then send what it held, in order. */
+static void
+batch_commit(void)
+{
+	struct held_hdr h;
+
+	if (!batch)
+		return;
+	if (journal_batch_commit(J) < 0)
+		jfail("batch commit");
+	batch = false;
+	for (size_t off = 0; off < nheld; off += sizeof h + h.len) {
+		memcpy(&h, held + off, sizeof h);
+		defer_send(h.to[0] ? h.to : NULL, h.type, held + off + sizeof h, h.len);
+	}
+	nheld = 0;
+}
+
+/* Encode `out` (type t) and send it to `to` (held while a batch is open). */
+static void
+send_out(const char *to, uint16_t t)
+{
+	char *body;
+	size_t n = encode_out(t, &body);
+
+	defer_send(to, t, body, n);
+}
+
+/* An ITEM to every gateway, encoded once. */
+static void
+fan_out(const struct chat_item *item)
+{
+	char *body;
+	size_t n;
+
 	if (item != &out.item) {
 		chat_msg_clear(&out);
 		out.item = *item;
 	}
 	n = encode_out(CHAT_ITEM, &body);
-	for (int k = 0; k < ngw; k++)
-		lc_send(A, gws[k], CHAT_ITEM, body, n);
+	defer_send(NULL, CHAT_ITEM, body, n);
+	fanned++;
+}
+
+/* Every MARK_MS: tell every gateway how many ITEMs were fanned out so far (after them: held
+ * with them while a batch is open). A gateway that received fewer lost some (a full queue,
+ * a restart on either side) and asks storage for what follows each stream it serves: the
+ * lost last item of an idle stream is repaired without every gateway asking about every
+ * stream every second. */
+static void
+on_mark(struct lc_loop *l, struct lc_timer *t)
+{
+	char *body;
+	size_t n;
+
+	chat_msg_clear(&out);
+	out.seq = fanned;
+	out.evseq = epoch;
+	n = encode_out(CHAT_FANOUT_MARK, &body);
+	defer_send(NULL, CHAT_FANOUT_MARK, body, n);
+	lc_timer_set(l, t, lc_now_ms() + MARK_MS);
 }
 
 /* --- streams ------------------------------------------------------------------------------- */
@@ -152,6 +250,7 @@ fan_out(const struct chat_item *item)
 static void
 dir_add(const char *dir, int64_t *seq, const char *name)
 {
+	batch_open();
 	if (journal_session_append(J, dir, *seq + 1, 1, name, strlen(name)) < 0)
 		jfail("directory append");
 	++*seq;
@@ -181,6 +280,7 @@ chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text,
 	snprintf(data, sizeof data, "%" PRId64 "\n%s\n%s", ms, prefix, text);
 	if (c->seq == 0)
 		dir_add(DIR_CHANS, &dirseq_chans, c->key);
+	batch_open();
 	if (journal_session_append(J, c->key, c->seq + 1, kind, data, strlen(data)) < 0)
 		jfail("channel append");
 	c->seq++;
@@ -222,6 +322,7 @@ user_event(const char *nick, int kind, const char *data)
 	if (u->seq == 0)
 		dir_add(DIR_USERS, &dirseq_users, u->key);
 	bk_user_prefix(u, prefix, sizeof prefix);
+	batch_open();
 	if (journal_session_append(J, u->key, u->seq + 1, kind, data, strlen(data)) < 0)
 		jfail("session append");
 	u->seq++;
@@ -831,6 +932,7 @@ main(int argc, char **argv)
 	    { "add-account", 1, NULL, 'a' }, { 0, 0, 0, 0 } };
 	const char *path = NULL, *add = NULL, *s;
 	struct lc_loop loop;
+	struct lc_timer mark;
 	sigset_t set;
 	bool idle, idle_work = false;
 	int c;
@@ -870,6 +972,10 @@ main(int argc, char **argv)
 	lc_actor_cork(A, 1);
 	recover();
 	lc_actor_cork(A, 0);
+	randombytes_buf(&epoch, sizeof epoch);
+	epoch |= 1;                             /* never 0: a gateway's "none seen yet" */
+	lc_timer_init(&mark, on_mark, NULL);
+	lc_timer_set(&loop, &mark, lc_now_ms() + MARK_MS);
 	lc_ready();
 	while (!loop.stop) {
 		/* idle work waits QUIET_MS for a message, then goes on in steps without waiting
@@ -878,17 +984,24 @@ main(int argc, char **argv)
 		    (idle_work ? 0 : QUIET_MS) : -1;
 		lc_actor_cork(A, 1);
 		bad_turn = 0;
+		in_turn = true;
 		if (lc_loop_once(&loop, wait) < 0)
 			lc_die_sys(LC_EXIT_TEMP, "loop");
+		in_turn = false;
 		idle = nmsgs_turn == 0;
 		nmsgs_turn = 0;
+		batch_commit();
 		commit_posts();
 		lc_actor_cork(A, 0);
 		idle_work = background(idle) && idle;
 	}
+	/* lc_exit turns the loop while it flushes: no handler may run on freed state */
+	lc_actor_on_message(A, NULL, NULL);
+	lc_timer_cancel(&loop, &mark);
 	journal_close(J);
 	bk_users_fini(&users);
 	bk_chans_fini(&chans);
 	free(posts);
+	free(held);
 	lc_exit(A, "shutdown");
 }

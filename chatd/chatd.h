@@ -370,6 +370,8 @@ struct gw {
 	size_t nreqs;
 	struct lc_timer tick;
 	int64_t next_repair;
+	uint64_t fan_got, fan_epoch;    /* ITEMs received from storage's start fan_epoch */
+	bool repair_all;                /* some were lost: ask after every stream served */
 	struct gw_target **tbuckets;    /* hash table of targets, ntbuckets a power of 2 */
 	size_t ntbuckets, ntargets;
 	struct chat_msg *msg, *enc;     /* decode and encode scratch (large) */

@@ -41,13 +41,14 @@ static const char *const schemas[CHAT_TYPE_END - CHAT_REGISTER] = {
 	[CHAT_EV_SINCE - CHAT_REGISTER]      = "rtql",
 	[CHAT_NICK - CHAT_REGISTER]          = "rcnuhRapot",
 	[CHAT_NICK_DONE - CHAT_REGISTER]     = "rcnso",
+	[CHAT_FANOUT_MARK - CHAT_REGISTER]   = "qe",
 };
 
 static const char *const names[CHAT_TYPE_END - CHAT_REGISTER] = {
 	"register", "registered", "nick_in_use", "unregister", "channel_op", "channel_done",
 	"post", "posted", "post_failed", "item", "since", "items", "history", "history_rows",
 	"auth", "auth_ok", "auth_fail", "session_event", "session_load", "session_state", "ack",
-	"ev_since", "nick", "nick_done",
+	"ev_since", "nick", "nick_done", "fanout_mark",
 };
 
 const char *

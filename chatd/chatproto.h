@@ -44,6 +44,9 @@ enum chat_type {
 	                           prefix(the old prefix) op(chat_nick_step) target(the other nick):
 	                           one step of a nick change (docs/chat.md, "Nick change") */
 	CHAT_NICK_DONE,         /* session -> gateway: rid conn nick status op(the step) */
+	CHAT_FANOUT_MARK,       /* storage -> every gateway, every second: seq(ITEMs fanned out
+	                           since it started, lost ones included) evseq(its epoch): a
+	                           gateway that received fewer lost some, and repairs */
 	CHAT_TYPE_END,
 };
 

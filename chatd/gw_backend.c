@@ -151,6 +151,8 @@ req_deadlines(struct gw *gw, int64_t now)
 				*pp = r->next;
 				gw->nreqs--;
 				struct gw_target *t;
+				if (r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE)
+					gw->repair_all = true;  /* lost: ask again */
 				if ((r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE) &&
 				    (t = target_find(gw, r->target))) {
 					if (t->msg.rid == r->rid)
@@ -610,11 +612,15 @@ on_items(struct gw *gw, const struct chat_msg *m)
 		since_ask(gw, t, s, CHAT_ITEMS_MAX);
 }
 
-/* Every second: ask what follows the last item of each stream served, so that a lost last
- * item is repaired; forget targets without local members. */
+/* Every second: forget targets without local members; and when an ITEM was lost on the way
+ * (storage's FANOUT_MARK counts more than came, or a repair's answer was lost), ask what
+ * follows the last item of each stream served, so that a lost last item is repaired too. */
 static void
 repair(struct gw *gw)
 {
+	bool ask = gw->repair_all;
+
+	gw->repair_all = false;
 	for (size_t k = 0; k < gw->ntbuckets; k++) {
 		struct gw_target **pp = &gw->tbuckets[k];
 		while (*pp) {
@@ -627,9 +633,9 @@ repair(struct gw *gw)
 				free(t);
 				continue;
 			}
-			if (t->msg.last && !t->msg.rid)
+			if (ask && t->msg.last && !t->msg.rid)
 				since_ask(gw, t, &t->msg, GW_REPAIR_LIMIT);
-			if (t->ev.last && !t->ev.rid)
+			if (ask && t->ev.last && !t->ev.rid)
 				since_ask(gw, t, &t->ev, GW_REPAIR_LIMIT);
 			pp = &t->next;
 		}
@@ -876,7 +882,20 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 	m->type = lm->type;
 	switch (lm->type) {
 	case CHAT_ITEM:
+		gw->fan_got++;
 		on_item(gw, &m->item);
+		break;
+	case CHAT_FANOUT_MARK:
+		if (m->evseq != gw->fan_epoch || m->seq != gw->fan_got) {
+			if (gw->fan_epoch)
+				lc_info("%s: %llu items fanned out, %llu received%s: repairing",
+				    gw->name, (unsigned long long)m->seq,
+				    (unsigned long long)gw->fan_got,
+				    m->evseq != gw->fan_epoch ? " (storage restarted)" : "");
+			gw->repair_all = true;
+			gw->fan_epoch = m->evseq;
+			gw->fan_got = m->seq;
+		}
 		break;
 	case CHAT_ITEMS:
 		on_items(gw, m);

@@ -478,7 +478,7 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	}
 	gw->conns[fd] = c;
 	lc_debug("%s: connected from %s", c->id, c->host);
-	unsigned same = per_ip(gw, c->addr);
+	unsigned same = gw->max_per_ip ? per_ip(gw, c->addr) : 0;   /* no limit: no scan */
 	if (gw->max_per_ip && same > gw->max_per_ip) {
 		int64_t now = lc_now_ms();
 		gw->nrefused++;

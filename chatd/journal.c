@@ -1789,6 +1789,30 @@ journal_session_append(struct journal *j, const char *user, int64_t seq, int kin
 }
 
 int
+journal_batch_begin(struct journal *j)
+{
+	if (!sqlite3_get_autocommit(j->db)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return exec_st(j, S_BEGIN);
+}
+
+int
+journal_batch_commit(struct journal *j)
+{
+	int e;
+
+	if (exec_st(j, S_COMMIT) == 0)
+		return 0;
+	e = errno;
+	if (!sqlite3_get_autocommit(j->db))
+		exec_st(j, S_ROLLBACK);
+	errno = e;
+	return -1;
+}
+
+int
 journal_session_snapshot(struct journal *j, const char *user, int64_t seq, const void *data,
     size_t len)
 {

@@ -192,6 +192,14 @@ void journal_set_pwhash_limits(struct journal *, unsigned long long ops, size_t 
  * content) or EINVAL (gap). */
 int journal_session_append(struct journal *, const char *user, int64_t seq, int kind,
     const void *data, size_t len);
+/* Group commit of session writes: between journal_batch_begin and journal_batch_commit,
+ * journal_session_append and journal_session_snapshot write into one transaction, durable
+ * (and visible to another reader) only once journal_batch_commit returned 0; reads on this
+ * handle see them at once. journal_append must not be called inside a batch. A failure of
+ * either call leaves nothing of the batch written (the transaction is rolled back): 0 or -1
+ * (EIO; EINVAL for a begin inside a batch). */
+int journal_batch_begin(struct journal *);
+int journal_batch_commit(struct journal *);
 /* Keep one snapshot per user: the state after event `seq` (replaced if seq is not older). */
 int journal_session_snapshot(struct journal *, const char *user, int64_t seq,
     const void *data, size_t len);

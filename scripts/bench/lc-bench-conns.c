@@ -9,9 +9,15 @@
  * stdout, one line each: `ready OPEN REGISTERED FAILED` once setup is over (every client
  * joined, or given up on), then for each `post` read on stdin: the first member of every
  * channel posts one line, and `fanout RECEIVED EXPECTED MS` says how many members received
- * it (the poster excepted) and how long the last one took. EOF on stdin: exit (closing all).
- * PINGs are answered; everything else is read and dropped. Exit 111 on a setup error of the
- * process itself (epoll, memory), 100 on usage. */
+ * it (the poster excepted) and how long the last one took (giving up after FANOUT_MS). EOF on
+ * stdin: exit (closing all). PINGs are answered, also while waiting for orders (the gateways
+ * drop a client silent for two PING periods); everything else is read and dropped. Exit 111 on a setup error of the
+ * process itself (epoll, memory, no source port left), 100 on usage.
+ *
+ * Each socket is bound to the next free port of SRCADDR (from 1024 up) before it connects:
+ * letting connect() choose costs a scan of the ports in use per connection (the kernel
+ * checks candidate after candidate against its established table), which made setup grow
+ * with the square of the connections per address. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +37,8 @@
 #define SETUP_MAX   256         /* connections being set up at once */
 #define SETUP_MS    60000       /* a client not joined by then is given up */
 #define INBUF       2048
+#define FANOUT_MS   120000      /* a fan-out not complete by then is reported as it is */
+#define ORDERS      UINT32_MAX  /* the epoll tag of stdin */
 
 enum state { C_IDLE, C_CONNECTING, C_REGISTERING, C_JOINING, C_JOINED, C_FAILED };
 
@@ -49,7 +57,8 @@ static unsigned nopen, njoined, nfailed;
 static const char *prefix = "bc";
 static struct sockaddr_in src, dst;
 static int ep;
-static int posting;
+static unsigned next_port = 1024;       /* the next source port to try */
+static int posting, order;              /* order: stdin is readable */
 static unsigned fan_got, fan_want;
 static int64_t fan_t0, fan_last;
 
@@ -123,12 +132,18 @@ start(unsigned i)
 	if (c->fd < 0)
 		die(111, "socket (client %u)", first + i);
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+	setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  /* past TIME_WAITs */
 	nopen++;
 	nsetup++;
 	c->since = now_ms();
 	c->st = C_CONNECTING;
-	if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0 ||
+	int rc;
+	do {                    /* the next port not bound on SRCADDR */
+		if (next_port > 65535)
+			die(111, "no source port left on this address (client %u)", first + i);
+		src.sin_port = htons((uint16_t)next_port++);
+	} while ((rc = bind(c->fd, (struct sockaddr *)&src, sizeof src)) < 0 && errno == EADDRINUSE);
+	if (rc < 0 ||
 	    (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS)) {
 		fail(c);
 		return;
@@ -215,8 +230,13 @@ on_input(unsigned i)
 static void
 on_event(unsigned i, uint32_t events)
 {
-	struct client *c = &C[i];
+	struct client *c;
 
+	if (i == ORDERS) {
+		order = 1;
+		return;
+	}
+	c = &C[i];
 	if (c->st == C_FAILED)
 		return;
 	if (c->st == C_CONNECTING) {
@@ -264,6 +284,7 @@ run(int (*done)(void), int64_t ms)
 
 static int setup_done(void) { return next_start == n && nsetup == 0; }
 static int fanout_done(void) { return fan_got >= fan_want; }
+static int order_come(void) { return order; }
 
 static unsigned
 arg(const char *s, const char *what)
@@ -312,9 +333,16 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		C[i].fd = -1;
 	run(setup_done, INT64_MAX / 2);
+	struct epoll_event oev = { .events = EPOLLIN, .data.u32 = ORDERS };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &oev) < 0)
+		die(111, "epoll_ctl (stdin)");
 	printf("ready %u %u %u\n", nopen, njoined, nfailed);
 	fflush(stdout);
-	while (fgets(cmd, sizeof cmd, stdin)) {
+	for (;;) {
+		order = 0;
+		run(order_come, INT64_MAX / 2);         /* answering PINGs meanwhile */
+		if (!fgets(cmd, sizeof cmd, stdin))
+			break;
 		if (strncmp(cmd, "post", 4))
 			continue;
 		posting = 1;
@@ -329,7 +357,7 @@ main(int argc, char **argv)
 				fan_want++;
 		}
 		fan_t0 = fan_last = now_ms();
-		run(fanout_done, 30000);
+		run(fanout_done, FANOUT_MS);
 		printf("fanout %u %u %lld\n", fan_got, fan_want, (long long)(fan_last - fan_t0));
 		fflush(stdout);
 		posting = 0;

@@ -8,7 +8,8 @@
  *                       (LATEST/BEFORE/AFTER by msgid, timestamp or *), AUTH (alice/secret),
  *                       fan-out of every item to chatd.0 .. chatd.(CHAT_GATEWAYS-1)
  *
- * FAKE_DROP_EVERY=N: storage skips the fan-out of every Nth item (the gateways must repair). */
+ * FAKE_DROP_EVERY=N: storage skips the fan-out of every Nth item (the gateways must repair:
+ * the FANOUT_MARK it sends every second, as chat-storage does, counts the skipped ones). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ static size_t nitems, citems;
 static struct { char key[CHAT_DEDUPE_MAX + 1]; size_t item; } dedupe[4096];
 static size_t ndedupe;
 static int gateways = 1, drop_every;
+static uint64_t fanned;                 /* items fanned out, the skipped ones included */
 static int64_t last_ms;
 
 static void
@@ -86,6 +88,34 @@ static uint64_t target_seq(const char *target)
 	return s;
 }
 
+/* Send m (type t) to every gateway. */
+static void
+to_gateways(struct chat_msg *m, uint16_t t)
+{
+	static char buf[4096];
+	ssize_t n;
+
+	m->type = t;
+	n = chat_encode(m, buf, sizeof buf);
+	for (int g = 0; g < gateways; g++) {
+		char to[32];
+		snprintf(to, sizeof to, "chatd.%d", g);
+		lc_send(actor, to, t, buf, (size_t)n);
+	}
+}
+
+static void
+on_mark(struct lc_loop *l, struct lc_timer *t)
+{
+	struct chat_msg f;
+
+	memset(&f, 0, offsetof(struct chat_msg, items));
+	f.seq = fanned;
+	f.evseq = 1;
+	to_gateways(&f, CHAT_FANOUT_MARK);
+	lc_timer_set(l, t, lc_now_ms() + 1000);
+}
+
 /* Journal an item and fan it out. */
 static struct chat_item *
 item_add(uint8_t kind, const char *target, const char *prefix, const char *text)
@@ -107,18 +137,12 @@ item_add(uint8_t kind, const char *target, const char *prefix, const char *text)
 	last_ms = it->time_ms;
 	snprintf(it->prefix, sizeof it->prefix, "%s", prefix);
 	snprintf(it->text, sizeof it->text, "%s", text);
+	fanned++;
 	if (!(drop_every && it->id % (uint64_t)drop_every == 0)) {
 		struct chat_msg f;
-		static char buf[4096];
 		memset(&f, 0, offsetof(struct chat_msg, items));
 		f.item = *it;
-		f.type = CHAT_ITEM;
-		ssize_t n = chat_encode(&f, buf, sizeof buf);
-		for (int g = 0; g < gateways; g++) {
-			char to[32];
-			snprintf(to, sizeof to, "chatd.%d", g);
-			lc_send(actor, to, CHAT_ITEM, buf, (size_t)n);
-		}
+		to_gateways(&f, CHAT_ITEM);
 	}
 	return it;
 }
@@ -364,6 +388,7 @@ main(int argc, char **argv)
 {
 	static bool session;
 	struct lc_loop loop;
+	struct lc_timer mark;
 	sigset_t set;
 	const char *e;
 
@@ -382,6 +407,10 @@ main(int argc, char **argv)
 		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
 	lc_loop_signals(&loop, &set, on_signal, NULL);
 	lc_actor_on_message(actor, on_msg, &session);
+	if (!session) {
+		lc_timer_init(&mark, on_mark, NULL);
+		lc_timer_set(&loop, &mark, lc_now_ms() + 1000);
+	}
 	lc_ready();
 	lc_loop_run(&loop);
 	return 0;

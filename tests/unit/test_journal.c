@@ -1206,6 +1206,38 @@ test_sessions(void **state)
 	assert_int_equal(journal_session_since(f->j, "bob", -1, 10, on_event, &s), -1);
 }
 
+/* A batch of session writes is one transaction: seen at once through the handle, nothing of
+ * it left by a close before its commit (a crash), all of it after the commit. */
+static void
+test_session_batch(void **state)
+{
+	struct fx *f = *state;
+	struct sess s = { 0 };
+
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(journal_batch_begin(f->j), 0);
+		assert_int_equal(journal_batch_begin(f->j), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(journal_session_append(f->j, "bob", 1, 1, "join #a", 7), 0);
+		assert_int_equal(journal_session_append(f->j, "ann", 1, 1, "join #b", 7), 0);
+		assert_int_equal(journal_session_append(f->j, "bob", 2, 1, "join #c", 7), 0);
+		assert_int_equal(journal_session_snapshot(f->j, "ann", 1, "{#b}", 4), 0);
+		memset(&s, 0, sizeof s);
+		assert_int_equal(journal_session_load(f->j, "bob", on_snap, on_event, &s), 2);
+		if (round == 1)
+			assert_int_equal(journal_batch_commit(f->j), 0);
+		reopen(f);
+		memset(&s, 0, sizeof s);
+		assert_int_equal(journal_session_load(f->j, "bob", on_snap, on_event, &s),
+		    round == 0 ? 0 : 2);
+		assert_int_equal(s.nev, round == 0 ? 0 : 2);
+		memset(&s, 0, sizeof s);
+		assert_int_equal(journal_session_load(f->j, "ann", on_snap, on_event, &s),
+		    round == 0 ? 0 : 1);
+		assert_int_equal(s.snap_seq, round == 0 ? 0 : 1);
+	}
+}
+
 /* One writer: while the journal is open, another process cannot open it. */
 static void
 test_second_open_busy(void **state)
@@ -1386,6 +1418,7 @@ main(void)
 		T_(test_accounts),
 		T_(test_accounts_no_plaintext),
 		T_(test_sessions),
+		T_(test_session_batch),
 		T_(test_second_open_busy),
 		T_(test_crash_kill9),
 	};
