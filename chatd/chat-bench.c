@@ -258,6 +258,12 @@ static void on_privmsg(struct client *r, const struct irc_msg *m, int64_t t)
 	}
 }
 
+/* Whether c has a connection to read and write (not closed for good, nor waiting to retry). */
+static bool client_open(const struct client *c)
+{
+	return c->st != C_DEAD && c->st != C_IDLE;
+}
+
 static void on_line(struct client *c, char *line, int64_t t)
 {
 	struct irc_msg m;
@@ -325,7 +331,7 @@ static void client_read(struct client *c)
 	int64_t t;
 	int turns = 0;
 
-	while (turns++ < 4 && c->st != C_DEAD && c->st != C_IDLE) {
+	while (turns++ < 4 && client_open(c)) {
 		len = irc_in_space(&c->in, &p);  /* never 0: irc_in_next leaves room */
 		n = read(c->fd, p, len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -336,7 +342,7 @@ static void client_read(struct client *c)
 		}
 		t = now_ns();
 		irc_in_commit(&c->in, (size_t)n);
-		while (c->st != C_DEAD && c->st != C_IDLE && (st = irc_in_next(&c->in, &line, &len)) != IRC_IN_AGAIN)
+		while (client_open(c) && (st = irc_in_next(&c->in, &line, &len)) != IRC_IN_AGAIN)
 			if (st == IRC_IN_LINE)
 				on_line(c, line, t);
 	}
@@ -369,7 +375,7 @@ static void client_io(struct lc_loop *l, struct lc_io *io, uint32_t ev)
 	}
 	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		client_read(c);
-	if (c->st != C_DEAD && c->st != C_IDLE && (ev & EPOLLOUT))
+	if (client_open(c) && (ev & EPOLLOUT))
 		flush(c);
 }
 
@@ -580,7 +586,8 @@ static void report_human(double secs)
 	    B.cpu_end - B.cpu_measure, secs);
 	if (B.retries)
 		printf("  setup: %" PRIu64 " connections retried (not accepted or not answered"
-		    " within %d ms, or the nick still held by the client's previous try)\n", B.retries, CB_REG_TIMEOUT_MS);
+		    " within %d ms, or the nick still held by the client's previous try)\n",
+		    B.retries, CB_REG_TIMEOUT_MS);
 }
 
 static void report(void)

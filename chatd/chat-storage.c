@@ -719,9 +719,11 @@ on_since(bool events)
 	chat_msg_clear(&out);
 	out.rid = in.rid;
 	memcpy(out.target, in.target, sizeof out.target);
-	if (in.seq <= INT64_MAX && !events)
+	if (in.seq > INT64_MAX)
+		rc = 0;         /* past any seq: nothing follows */
+	else if (!events)
 		rc = journal_since(J, t, (int64_t)in.seq, lim, rows_cb, NULL);
-	else if (in.seq <= INT64_MAX && t[0] == '#')
+	else if (t[0] == '#')
 		rc = journal_session_since(J, t, (int64_t)in.seq, lim, ev_rows_cb, t);
 	if (rc < 0)
 		jfail("since");

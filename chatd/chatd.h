@@ -135,9 +135,8 @@ void   chat_malloc_tune(void);
 
 /* A cache of freed blocks of one size, for the next taker (gw_util.c). A busy gateway takes and
  * gives back a connection's output buffer once per write and its input buffer once per read:
- * through malloc, that was an allocation and a free each time, and every free that left more
- * than 128 KiB at the heap's top made glibc shrink the heap (brk), which flushed the TLBs of the
- * CPUs running nanomsg's threads by IPI: 37% of a gateway's time under workload (b). At most
+ * through malloc, an allocation and a free each time, and the heap shrinking and growing
+ * again (chat_malloc_tune): 37% of a gateway's time under workload (b). At most
  * GW_BLOCKS_MAX blocks are kept; the rest go back to malloc. */
 #define GW_BLOCKS_MAX 256
 struct gw_blocks {

@@ -151,14 +151,14 @@ req_deadlines(struct gw *gw, int64_t now)
 				*pp = r->next;
 				gw->nreqs--;
 				struct gw_target *t;
-				if (r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE)
+				if (r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE) {
 					gw->repair_all = true;  /* lost: ask again */
-				if ((r->type == CHAT_SINCE || r->type == CHAT_EV_SINCE) &&
-				    (t = target_find(gw, r->target))) {
-					if (t->msg.rid == r->rid)
-						t->msg.rid = 0;
-					if (t->ev.rid == r->rid)
-						t->ev.rid = 0;
+					if ((t = target_find(gw, r->target))) {
+						if (t->msg.rid == r->rid)
+							t->msg.rid = 0;
+						if (t->ev.rid == r->rid)
+							t->ev.rid = 0;
+					}
 				}
 				if (r->conn)
 					r->conn->req = NULL;

@@ -38,8 +38,6 @@ gw_flood_take(struct gw_flood *f, int64_t now_ms)
 	return wait;
 }
 
-/* --- output queue ---------------------------------------------------------------------------- */
-
 /* --- memory --------------------------------------------------------------------------------- */
 
 void
@@ -117,17 +115,14 @@ gw_outq_put(struct gw_outq *q, const void *data, size_t n)
 		size_t ncap = q->cap ? q->cap : OUTQ_BLOCK;
 		while (ncap < q->len + n)
 			ncap *= 2;
-		char *nb;
-		if (q->cap == OUTQ_BLOCK) {     /* out of the cache: not realloc's to grow */
-			if ((nb = malloc(ncap)))
-				memcpy(nb, q->buf, q->len);
-		} else {
-			nb = realloc(q->buf, ncap);
-		}
+		bool cached = q->cap == OUTQ_BLOCK;    /* the cache's: not realloc's to grow */
+		char *nb = cached ? malloc(ncap) : realloc(q->buf, ncap);
 		if (!nb)
 			return errno = ENOMEM, -1;
-		if (q->cap == OUTQ_BLOCK)
+		if (cached) {
+			memcpy(nb, q->buf, q->len);
 			gw_block_put(&outq_blocks, q->buf);
+		}
 		q->buf = nb;
 		q->cap = ncap;
 	}

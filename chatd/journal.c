@@ -603,14 +603,25 @@ filter_add(struct journal *j, uint64_t h)
 }
 
 /* 0: the key of hash h is not in the on-disk dedupe table; 1: it may be. */
+/* The complete filter that answers (its size in *bits), or NULL (at open, until rebuilt). */
+static const uint64_t *
+filter_active(const struct journal *j, uint64_t *bits)
+{
+	if (j->fupto >= j->indexed) {
+		*bits = j->fbits;
+		return j->filter;
+	}
+	*bits = j->obits;
+	return j->ofilter;	/* the filter grew: the one it replaced answers */
+}
+
 static int
 filter_maybe(const struct journal *j, uint64_t h)
 {
-	if (j->fupto >= j->indexed)
-		return bloom_has(j->filter, j->fbits, h);
-	if (j->ofilter != NULL)		/* the filter grew: the one it replaced answers */
-		return bloom_has(j->ofilter, j->obits, h);
-	return 1;	/* at open, until rebuilt: ask SQL */
+	uint64_t bits;
+	const uint64_t *f = filter_active(j, &bits);
+
+	return f != NULL ? bloom_has(f, bits, h) : 1;	/* none: ask SQL */
 }
 
 /* A new empty filter sized for `keys` keys, to be filled from id 1 by journal_filter_step.
@@ -1201,15 +1212,11 @@ conv_bind(sqlite3_stmt *s, const struct tgt *c, const char *cv)
 static uint64_t
 key_prefetch(const struct journal *j, const struct jin *in)
 {
-	const uint64_t *f = j->filter;
-	uint64_t h, bits = j->fbits, a, b;
+	uint64_t h, bits, a, b;
+	const uint64_t *f = filter_active(j, &bits);
 
 	if (in->dedupe == NULL)
 		return 0;
-	if (j->fupto < j->indexed) {	/* the filter filter_maybe asks */
-		f = j->ofilter;
-		bits = j->obits;
-	}
 	h = hash(in->dedupe);
 	__builtin_prefetch(&j->dmap[h & (j->dcap - 1)]);
 	if (f != NULL) {
