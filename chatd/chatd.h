@@ -226,6 +226,7 @@ const char *gw_numeric_text(unsigned num);
 #define GW_PING_DEFAULT   120           /* s of silence before PING; as long again: dropped */
 #define GW_PER_IP_DEFAULT 64            /* connections per source address and gateway */
 #define GW_IDLE_SCAN_MS   1000          /* how often the timeouts above are checked */
+#define GW_DRAIN_READS    4             /* reads of 64 KiB of unread input before a close */
 
 struct gw;
 struct gw_conn;

@@ -269,12 +269,14 @@ static void
 conn_free(struct gw_conn *c)
 {
 	struct gw *gw = c->gw;
-	char drain[4096];
+	static char drain[65536];
 
 	lc_io_stop(gw->loop, &c->io);
 	lc_timer_cancel(gw->loop, &c->flood_timer);
-	/* unread input would turn close into a reset that can destroy the ERROR line in flight */
-	while (read(c->fd, drain, sizeof drain) > 0)
+	/* Unread input would turn close into a reset that can destroy the ERROR line in flight, so
+	 * read what has arrived; but only so much: a client that keeps sending would hold the loop
+	 * here for as long as it likes (it gets the reset instead). */
+	for (int i = 0; i < GW_DRAIN_READS && read(c->fd, drain, sizeof drain) > 0; i++)
 		;
 	close(c->fd);
 	gw->conns[c->fd] = NULL;
