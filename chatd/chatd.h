@@ -299,9 +299,10 @@ struct gw_conn {
 	 * which of them follow the JOIN (gw_backend.c); c is in its `joiners` meanwhile */
 	struct gw_target *joining;
 	struct gw_outq hold;
-	char last_quit[CHAT_PREFIX_MAX + 1]; /* QUIT once per user, whatever the channels */
+	/* QUIT and NICK once per user, whatever the channels: chat_hash of the last QUIT's
+	 * prefix (with its time) and of the last NICK's "old!u@h new" */
+	uint64_t last_quit, last_nick;
 	int64_t last_quit_ms;
-	char last_nick[CHAT_PREFIX_MAX + CHAT_NICK_MAX + 2]; /* NICK once: "old!u@h new" */
 	/* a nick change out (gw_cmd.c): the nick asked for and the step's request out
 	 * (chat_nick_step); from a successful CLAIM on, direct messages to nick_to are ours */
 	char nick_to[CHAT_NICK_MAX + 1];

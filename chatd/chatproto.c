@@ -245,3 +245,15 @@ chat_shard(const char *nick, unsigned n)
 	}
 	return n ? h % n : 0;
 }
+
+uint64_t
+chat_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
+}

@@ -133,6 +133,9 @@ struct chat_msg {
 /* The session worker owning a nick: FNV-1a (32 bit) of the nick casefolded by CASEMAPPING=ascii,
  * modulo the number of session workers. Gateways and sessions must agree: this is the one. */
 unsigned chat_shard(const char *nick, unsigned nsessions);
+/* A 64-bit hash of a string for in-memory tables and "seen" checks (FNV-1a, its high bits
+ * folded into the low ones, which mix poorly); never stored. */
+uint64_t chat_hash(const char *s);
 /* The schema of a type (field codes, docs in chatproto.c), or NULL for a type not ours. */
 const char *chat_schema(uint16_t type);
 const char *chat_type_name(uint16_t type);

@@ -127,15 +127,6 @@ static void chan_del(struct chat_client *c, struct cl_chan *ch)
 		c->cur--;
 }
 
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static bool seen_has(const struct chat_client *c, uint64_t h)
 {
 	size_t i, n = c->nseen < CL_SEEN_MAX ? c->nseen : CL_SEEN_MAX;
@@ -149,7 +140,7 @@ static bool seen_has(const struct chat_client *c, uint64_t h)
 /* Remember a msgid. Returns true if it had been seen already. */
 static bool seen_add(struct chat_client *c, const char *msgid)
 {
-	uint64_t h = fnv(msgid);
+	uint64_t h = chat_hash(msgid);
 
 	if (seen_has(c, h))
 		return true;

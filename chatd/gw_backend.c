@@ -448,17 +448,19 @@ deliver_one(struct gw_conn *c, struct item_fmt *f, bool hold)
 	if (own_item(c, it) && (it->target[0] == '#' || it->kind == CHAT_K_QUIT))
 		return;
 	if (it->kind == CHAT_K_QUIT) {
-		if (!strcmp(c->last_quit, it->prefix) && c->last_quit_ms == it->time_ms)
+		uint64_t h = chat_hash(it->prefix);
+		if (c->last_quit == h && c->last_quit_ms == it->time_ms)
 			return;         /* once per user, however many channels we share */
-		snprintf(c->last_quit, sizeof c->last_quit, "%s", it->prefix);
+		c->last_quit = h;
 		c->last_quit_ms = it->time_ms;
 	}
 	if (it->kind == CHAT_K_NICK) {
-		char key[sizeof c->last_nick];
+		char key[CHAT_PREFIX_MAX + CHAT_NICK_MAX + 2];
 		snprintf(key, sizeof key, "%s %.*s", it->prefix, CHAT_NICK_MAX, it->text);
-		if (!strcmp(c->last_nick, key))
+		uint64_t h = chat_hash(key);
+		if (c->last_nick == h)
 			return;         /* once per user, however many channels we share */
-		memcpy(c->last_nick, key, sizeof key);
+		c->last_nick = h;
 	}
 	if (!(line = fmt_line(f, c, &n)) || n == 0)
 		return;

@@ -240,6 +240,18 @@ conn_write(struct gw_conn *c)
 
 static void conn_free(struct gw_conn *c);
 
+/* Free c's texts once nothing in them is live: no request out (its op_text, its quit), no SASL
+ * exchange, no JOIN/PART list under way. Every JOIN allocates them; kept, they were 2.3 kB of
+ * an idle connection's 4.1 kB. From gw_flush only: no handler holds them there. */
+static void
+text_release(struct gw_conn *c)
+{
+	if (c->tx && !c->req && !c->sasl_on && !c->tx->targets[0]) {
+		free(c->tx);
+		c->tx = NULL;
+	}
+}
+
 /* Write the output of every dirty connection (once per loop turn: the before-wait hook),
  * free the closed ones. */
 void
@@ -259,6 +271,7 @@ gw_flush(struct gw *gw)
 			gw_conn_close(c, NULL);
 			continue;
 		}
+		text_release(c);
 		conn_watch(c);
 	}
 }

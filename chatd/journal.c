@@ -374,18 +374,6 @@ conv_of(const char *source, const char *t, char *buf)
 
 /* --- the in-memory tables: targets and tail dedupe keys ------------------------------------ */
 
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	h ^= h >> 29;	/* FNV-1a's low bits mix poorly: fold the high ones in */
-	h *= 0xbf58476d1ce4e5b9ULL;
-	return h ^ (h >> 32);
-}
-
 static void
 tmap_clear(struct journal *j)
 {
@@ -400,7 +388,7 @@ tmap_clear(struct journal *j)
 static struct tgt *
 tmap_slot(struct tgt *v, size_t cap, const char *name)
 {
-	size_t i = hash(name) & (cap - 1);
+	size_t i = chat_hash(name) & (cap - 1);
 
 	while (v[i].name != NULL && strcmp(v[i].name, name) != 0)
 		i = (i + 1) & (cap - 1);
@@ -689,7 +677,7 @@ journal_filter_step(struct journal *j, int64_t max)
 	sqlite3_bind_int64(s, 1, j->fupto);
 	sqlite3_bind_int64(s, 2, upto);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		filter_add(j, hash(col_text(s, 0)));
+		filter_add(j, chat_hash(col_text(s, 0)));
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return eio();
@@ -720,7 +708,7 @@ tail_add(struct journal *j, int64_t id, int64_t ts, const char *t, int64_t seq,
 	if (tail_push(e, id, ts) < 0 || (key != NULL && dmap_reserve(j) < 0))
 		return -1;
 	if (key != NULL) {
-		dmap_insert(j->dmap, j->dcap, hash(key), id);
+		dmap_insert(j->dmap, j->dcap, chat_hash(key), id);
 		j->dlen++;
 	}
 	return 0;
@@ -1217,7 +1205,7 @@ key_prefetch(const struct journal *j, const struct jin *in)
 
 	if (in->dedupe == NULL)
 		return 0;
-	h = hash(in->dedupe);
+	h = chat_hash(in->dedupe);
 	__builtin_prefetch(&j->dmap[h & (j->dcap - 1)]);
 	if (f != NULL) {
 		filter_bits(h, bits, &a, &b);
