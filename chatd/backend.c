@@ -34,6 +34,7 @@ bk_prefix_nick(const char *prefix, char *out, size_t cap)
 
 _Static_assert(offsetof(struct bk_user, key) == 0, "key first");
 _Static_assert(offsetof(struct bk_chan, key) == 0, "key first");
+_Static_assert(offsetof(struct bk_where, key) == 0, "key first");
 
 /* The slot holding key k, or the empty slot where it would go. */
 static size_t
@@ -77,6 +78,35 @@ ix_find(const struct bk_index *ix, void *const *v, const char *k)
 	return v[s - 1];
 }
 
+/* A table's row of key k (casefolded, at most keymax bytes), created zeroed (size bytes, the
+ * key first) if there is none; NULL on ENOMEM. */
+static void *
+row_get(struct bk_index *ix, void ***v, size_t *n, size_t *cap, const char *k, size_t size,
+    size_t keymax)
+{
+	void *r = ix_find(ix, *v, k);
+
+	if (r)
+		return r;
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		void **nv = realloc(*v, ncap * sizeof *nv);
+		if (!nv)
+			return NULL;
+		*v = nv, *cap = ncap;
+	}
+	if (!(r = calloc(1, size)))
+		return NULL;
+	snprintf(r, keymax + 1, "%s", k);
+	(*v)[*n] = r;
+	if (ix_add(ix, *v, *n + 1, *n) < 0) {
+		free(r);
+		return NULL;
+	}
+	++*n;
+	return r;
+}
+
 /* --- users --------------------------------------------------------------------------------- */
 
 struct bk_user *
@@ -91,27 +121,13 @@ bk_user_find(const struct bk_users *t, const char *nick)
 struct bk_user *
 bk_user_get(struct bk_users *t, const char *nick)
 {
-	struct bk_user *u = bk_user_find(t, nick);
+	char k[CHAT_NICK_MAX + 1];
+	struct bk_user *u;
 
-	if (u)
-		return u;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 16;
-		struct bk_user **v = realloc(t->v, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		t->v = v, t->cap = cap;
-	}
-	if (!(u = calloc(1, sizeof *u)))
-		return NULL;
-	bk_fold(nick, u->key, sizeof u->key);
-	snprintf(u->nick, sizeof u->nick, "%s", nick);
-	t->v[t->n] = u;
-	if (ix_add(&t->ix, (void *const *)t->v, t->n + 1, t->n) < 0) {
-		free(u);
-		return NULL;
-	}
-	t->n++;
+	bk_fold(nick, k, sizeof k);
+	if ((u = row_get(&t->ix, (void ***)&t->v, &t->n, &t->cap, k, sizeof *u, CHAT_NICK_MAX)) &&
+	    !u->nick[0])
+		snprintf(u->nick, sizeof u->nick, "%s", nick);
 	return u;
 }
 
@@ -245,27 +261,68 @@ bk_chan_find(const struct bk_chans *t, const char *chan)
 struct bk_chan *
 bk_chan_get(struct bk_chans *t, const char *chan)
 {
-	struct bk_chan *c = bk_chan_find(t, chan);
+	char k[CHAT_TARGET_MAX + 1];
 
-	if (c)
-		return c;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 16;
-		struct bk_chan **v = realloc(t->v, cap * sizeof *v);
+	bk_fold(chan, k, sizeof k);
+	return row_get(&t->ix, (void ***)&t->v, &t->n, &t->cap, k, sizeof(struct bk_chan),
+	    CHAT_TARGET_MAX);
+}
+
+/* --- where each nick is a member ----------------------------------------------------------- */
+
+static struct bk_where *
+where_find(const struct bk_chans *t, const char *key)
+{
+	return ix_find(&t->wix, (void *const *)t->w, key);
+}
+
+/* c is a channel of the member with casefolded nick `key` (at the end: join order). */
+static int
+where_add(struct bk_chans *t, const char *key, struct bk_chan *c)
+{
+	struct bk_where *w = row_get(&t->wix, (void ***)&t->w, &t->wn, &t->wcap, key, sizeof *w,
+	    CHAT_NICK_MAX);
+
+	if (!w)
+		return -1;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 4;
+		void *v = realloc(w->c, cap * sizeof *w->c);
 		if (!v)
-			return NULL;
-		t->v = v, t->cap = cap;
+			return -1;
+		w->c = v, w->cap = cap;
 	}
-	if (!(c = calloc(1, sizeof *c)))
-		return NULL;
-	bk_fold(chan, c->key, sizeof c->key);
-	t->v[t->n] = c;
-	if (ix_add(&t->ix, (void *const *)t->v, t->n + 1, t->n) < 0) {
-		free(c);
-		return NULL;
-	}
-	t->n++;
-	return c;
+	w->c[w->n++] = c;
+	return 0;
+}
+
+static void
+where_del(struct bk_chans *t, const char *key, const struct bk_chan *c)
+{
+	struct bk_where *w = where_find(t, key);
+
+	for (size_t i = 0; w && i < w->n; i++)
+		if (w->c[i] == c) {
+			memmove(w->c + i, w->c + i + 1, (w->n - i - 1) * sizeof *w->c);
+			w->n--;
+			return;
+		}
+}
+
+int
+bk_nick_chans(const struct bk_chans *t, const char *nick, struct bk_chan ***v)
+{
+	char k[CHAT_NICK_MAX + 1];
+	const struct bk_where *w;
+
+	bk_fold(nick, k, sizeof k);
+	*v = NULL;
+	if (!(w = where_find(t, k)) || w->n == 0)
+		return 0;
+	if (!(*v = malloc(w->n * sizeof **v)))
+		return -1;
+	memcpy(*v, w->c, w->n * sizeof **v);
+	return (int)w->n;
 }
 
 static struct bk_member *
@@ -319,7 +376,7 @@ bk_chan_event_split(char *data, int64_t *ms, char **prefix, char **text)
 /* A NICK event: the member `mb` (if any) is `to` from now on, with its user@host; if `to` is
  * a member already (it cannot be, but a journal is what it is), the two become one. */
 static int
-chan_rename(struct bk_chan *c, struct bk_member *mb, const char *to)
+chan_rename(struct bk_chans *t, struct bk_chan *c, struct bk_member *mb, const char *to)
 {
 	struct bk_member *other;
 	const char *uh;
@@ -331,13 +388,21 @@ chan_rename(struct bk_chan *c, struct bk_member *mb, const char *to)
 		return 0;               /* renamed already, or gone */
 	if ((other = member(c, to)) && other != mb) {
 		other->op |= mb->op;
+		where_del(t, mb->key, c);
 		*mb = c->m[--c->n];
 		return 0;
 	}
 	uh = strchr(mb->prefix, '!');
 	snprintf(prefix, sizeof prefix, "%s%s", to, uh ? uh : "");
 	memcpy(mb->prefix, prefix, sizeof mb->prefix);
-	bk_fold(to, mb->key, sizeof mb->key);
+	char key[CHAT_NICK_MAX + 1];
+	bk_fold(to, key, sizeof key);
+	if (strcmp(key, mb->key)) {
+		if (where_add(t, key, c) < 0)
+			return -1;
+		where_del(t, mb->key, c);
+	}
+	memcpy(mb->key, key, sizeof mb->key);
 	snprintf(mb->nick, sizeof mb->nick, "%s", to);
 	return 0;
 }
@@ -361,7 +426,7 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 	bk_prefix_nick(prefix, nick, sizeof nick);
 	mb = member(c, nick);
 	if (kind == CHAT_K_NICK)
-		return chan_rename(c, mb, text);
+		return chan_rename(t, c, mb, text);
 	if (kind == CHAT_K_TOPIC) {
 		snprintf(c->topic, sizeof c->topic, "%s", text);
 		snprintf(c->setter, sizeof c->setter, "%s", prefix);
@@ -374,8 +439,12 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 				return -1;
 			c->m = v, c->cap = cap;
 		}
+		char key[CHAT_NICK_MAX + 1];
+		bk_fold(nick, key, sizeof key);
+		if (where_add(t, key, c) < 0)
+			return -1;
 		mb = &c->m[c->n++];
-		bk_fold(nick, mb->key, sizeof mb->key);
+		memcpy(mb->key, key, sizeof mb->key);
 		snprintf(mb->nick, sizeof mb->nick, "%s", nick);
 		snprintf(mb->prefix, sizeof mb->prefix, "%s", prefix);
 		mb->op = c->n == 1;     /* joining an empty channel creates it: its operator */
@@ -386,6 +455,7 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 		if (c->n == 1)
 			c->created_ms = ms;
 	} else if (kind != CHAT_K_JOIN && mb) {
+		where_del(t, mb->key, c);
 		*mb = c->m[--c->n];
 		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */
 			c->topic[0] = c->setter[0] = '\0', c->topic_ms = c->created_ms = 0;
@@ -470,10 +540,15 @@ bk_member_chans(const struct bk_chans *ct, const char *nick, char *buf, size_t c
 {
 	size_t len = 0;
 
+	char k[CHAT_NICK_MAX + 1];
+	const struct bk_where *w;
+
 	buf[0] = '\0';
-	for (size_t i = 0; i < ct->n; i++)
-		if (member(ct->v[i], nick) &&
-		    appendf(buf, cap, &len, "%s%s", len ? " " : "", ct->v[i]->key) < 0)
+	bk_fold(nick, k, sizeof k);
+	if (!(w = where_find(ct, k)))
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		if (appendf(buf, cap, &len, "%s%s", len ? " " : "", w->c[i]->key) < 0)
 			break;
 }
 
@@ -510,6 +585,12 @@ bk_chans_fini(struct bk_chans *t)
 	}
 	free(t->v);
 	free(t->ix.slot);
+	for (size_t i = 0; i < t->wn; i++) {
+		free(t->w[i]->c);
+		free(t->w[i]);
+	}
+	free(t->w);
+	free(t->wix.slot);
 	memset(t, 0, sizeof *t);
 }
 

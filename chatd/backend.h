@@ -74,10 +74,22 @@ struct bk_chan {
 	int64_t seq;                            /* events in its journal stream */
 };
 
+/* Where a member is: its channels in the order it joined them (bk_chan_apply keeps them), so
+ * that a QUIT or a nick change visits its channels, not every channel (at a million users,
+ * every channel's member list was a million comparisons per QUIT). */
+struct bk_where {
+	char key[CHAT_NICK_MAX + 1];            /* casefolded nick */
+	struct bk_chan **c;
+	size_t n, cap;
+};
+
 struct bk_chans {
 	struct bk_chan **v;
 	size_t n, cap;
 	struct bk_index ix;
+	struct bk_where **w;                    /* by nick; rows are never removed */
+	size_t wn, wcap;
+	struct bk_index wix;
 };
 
 /* backend.c */
@@ -123,6 +135,9 @@ void bk_chan_list(const struct bk_chans *ct, char *buf, size_t cap);
 /* The channels (casefolded keys) nick is a member of, space-separated, into buf[cap] (cut at
  * a whole name). */
 void bk_member_chans(const struct bk_chans *ct, const char *nick, char *buf, size_t cap);
+/* The channels nick is a member of, in join order, as a copy in *v (the caller frees it;
+ * NULL if none): their number, or -1 (ENOMEM). A copy: applying an event changes them. */
+int  bk_nick_chans(const struct bk_chans *ct, const char *nick, struct bk_chan ***v);
 /* May the connection `conn` rename `from` to `to` in the channels? Both nicks must be
  * registered by conn (to is claimed first; the same user for a change of case only). 1 or 0:
  * a late copy of a finished change's request must not rename someone who took `from` since. */

@@ -301,10 +301,14 @@ static void
 quit_all(const char *nick, const char *prefix, const char *reason)
 {
 	int64_t ms = now_ms();
+	struct bk_chan **v;
+	int n = bk_nick_chans(&chans, nick, &v);
 
-	for (size_t i = 0; i < chans.n; i++)
-		if (bk_chan_member(chans.v[i], nick))
-			chan_event_at(chans.v[i], CHAT_K_QUIT, prefix, reason, ms);
+	if (n < 0)
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	for (int i = 0; i < n; i++)
+		chan_event_at(v[i], CHAT_K_QUIT, prefix, reason, ms);
+	free(v);
 }
 
 /* Journal a session event of `nick`. 1: identical to its last event (a retry): nothing
@@ -619,15 +623,20 @@ on_rename(void)
 	char pfx[CHAT_PREFIX_MAX + 1];
 	int64_t ms = now_ms();
 
-	if (bk_nick_owned(&users, in.nick, in.text, in.conn))
-		for (size_t i = 0; i < chans.n; i++) {
-			const struct bk_member *mb = bk_chan_find_member(chans.v[i], in.nick);
+	if (bk_nick_owned(&users, in.nick, in.text, in.conn)) {
+		struct bk_chan **v;
+		int n = bk_nick_chans(&chans, in.nick, &v);
+		if (n < 0)
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		for (int i = 0; i < n; i++) {
+			const struct bk_member *mb = bk_chan_find_member(v[i], in.nick);
 			if (!mb || strcmp(mb->nick, in.text) == 0)
-				continue;       /* not in it, or renamed already (case only) */
+				continue;       /* renamed already (case only) */
 			snprintf(pfx, sizeof pfx, "%s", mb->prefix[0] ? mb->prefix : mb->nick);
-			chan_event_at(chans.v[i], CHAT_K_NICK, pfx, in.text, ms);
+			chan_event_at(v[i], CHAT_K_NICK, pfx, in.text, ms);
 		}
-	else
+		free(v);
+	} else
 		lc_info("nick %s -> %s for %s: not both its nicks, nothing renamed", in.nick,
 		    in.text, in.conn);
 	memset(&out, 0, sizeof out);

@@ -133,10 +133,14 @@ gw_conn_forget(struct gw_conn *c)
 		gw_unregister(c, c->nick_to, NULL);
 }
 
-/* Resend what is overdue (same rid, same body), drop what is not retried. */
+/* Resend what is overdue (same rid, same body), drop what is not retried. The first
+ * GW_RESEND_LOG resends of a sweep for a connection get a line each, the rest one line: a
+ * worker that stalls under a million clients would otherwise cost a line per request. */
 static void
 req_deadlines(struct gw *gw, int64_t now)
 {
+	size_t resent = 0;
+
 	for (size_t b = 0; b < GW_REQ_BUCKETS; b++) {
 		struct gw_req **pp = &gw->reqs[b];
 		while (*pp) {
@@ -165,7 +169,8 @@ req_deadlines(struct gw *gw, int64_t now)
 				req_free(r);
 				continue;
 			}
-			(r->conn ? lc_info : lc_debug)("%s: no answer from %s to %s rid=%llu after %lld ms: resending", gw->name, r->to,
+			(r->conn && resent++ < GW_RESEND_LOG ? lc_info : lc_debug)("%s: no answer from "
+			    "%s to %s rid=%llu after %lld ms: resending", gw->name, r->to,
 			    chat_type_name(r->type), (unsigned long long)r->rid, (long long)r->backoff);
 			r->backoff = r->backoff * 3 / 2;
 			if (r->backoff > GW_REQ_BACKOFF_MAX_MS)
@@ -175,6 +180,9 @@ req_deadlines(struct gw *gw, int64_t now)
 			pp = &r->next;
 		}
 	}
+	if (resent > GW_RESEND_LOG)
+		lc_info("%s: and %zu more requests unanswered: resent", gw->name,
+		    resent - GW_RESEND_LOG);
 }
 
 /* --- targets and fan-out --------------------------------------------------------------------- */

@@ -186,6 +186,68 @@ test_who_whois_list(void **st)
 	bk_users_fini(&u);
 }
 
+/* Where each nick is a member (bk_nick_chans, bk_member_chans): kept by every event, in
+ * join order, and the same as asking every channel. */
+static void
+test_member_index(void **st)
+{
+	static const char *nicks[] = { "alice", "bob", "carol" };
+	struct bk_chans c = { 0 };
+	struct bk_chan **v;
+	char buf[256], want[256], data[64];
+	unsigned seed = 7;
+
+	assert_int_equal(bk_chan_apply(&c, "#c", CHAT_K_JOIN, "1\nalice!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_JOIN, "2\nAlice!u@h\n"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_JOIN, "3\nalice!u@h\n"), 0);
+	assert_int_equal(bk_nick_chans(&c, "ALICE", &v), 3);
+	assert_string_equal(v[0]->key, "#c");
+	assert_string_equal(v[2]->key, "#b");
+	free(v);
+	assert_int_equal(bk_chan_apply(&c, "#a", CHAT_K_PART, "4\nalice!u@h\nbye"), 0);
+	assert_int_equal(bk_chan_apply(&c, "#b", CHAT_K_QUIT, "5\nalice!u@h\nbye"), 0);
+	assert_int_equal(bk_nick_chans(&c, "alice", &v), 1);
+	assert_ptr_equal(v[0], bk_chan_find(&c, "#c"));
+	free(v);
+	assert_int_equal(bk_nick_chans(&c, "nobody", &v), 0);
+	assert_null(v);
+	/* random events: the index says what every channel's member list says */
+	for (int i = 0; i < 2000; i++) {
+		const char *n = nicks[rand_r(&seed) % 3];
+		char chan[8];
+		snprintf(chan, sizeof chan, "#%c", 'a' + rand_r(&seed) % 5);
+		int k = rand_r(&seed) % 4;
+		if (k == 3)
+			snprintf(data, sizeof data, "9\n%s!u@h\n%s", n, nicks[rand_r(&seed) % 3]);
+		else
+			snprintf(data, sizeof data, "9\n%s!u@h\nx", n);
+		assert_int_equal(bk_chan_apply(&c, chan, k == 0 ? CHAT_K_JOIN : k == 1 ?
+		    CHAT_K_PART : k == 2 ? CHAT_K_JOIN : CHAT_K_NICK, data), 0);
+		for (int m = 0; m < 3; m++) {
+			size_t len = 0;
+			want[0] = '\0';
+			for (size_t ci = 0; ci < c.n; ci++)
+				if (bk_chan_member(c.v[ci], nicks[m]))
+					len += (size_t)snprintf(want + len, sizeof want - len, "%s%s",
+					    len ? " " : "", c.v[ci]->key);
+			bk_member_chans(&c, nicks[m], buf, sizeof buf);
+			/* the same set (the index keeps join order, the table creation order) */
+			char *p = buf;
+			int count = 0;
+			for (char *tok; (tok = strtok_r(p, " ", &p)); count++) {
+				char pat[16];
+				snprintf(pat, sizeof pat, "%s", tok);
+				assert_non_null(strstr(want, pat));
+			}
+			int wcount = 0;
+			for (const char *q = want; *q; q++)
+				wcount += *q == '#';
+			assert_int_equal(count, wcount);
+		}
+	}
+	bk_chans_fini(&c);
+}
+
 /* A nick change in the channels: one NICK event per channel renames the member (operator
  * status, user@host and join point kept); applied again (a retry, a replay) it changes
  * nothing; a change of case only renames in place. */
@@ -278,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_join_point),
 		cmocka_unit_test(test_who_whois_list),
 		cmocka_unit_test(test_nick_rename),
+		cmocka_unit_test(test_member_index),
 		cmocka_unit_test(test_nick_user_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
