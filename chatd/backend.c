@@ -276,6 +276,16 @@ where_find(const struct bk_chans *t, const char *key)
 	return ix_find(&t->wix, (void *const *)t->w, key);
 }
 
+/* The channels of nick (not casefolded yet), or NULL if it was never a member. */
+static const struct bk_where *
+where_of(const struct bk_chans *t, const char *nick)
+{
+	char k[CHAT_NICK_MAX + 1];
+
+	bk_fold(nick, k, sizeof k);
+	return where_find(t, k);
+}
+
 /* c is a channel of the member with casefolded nick `key` (at the end: join order). */
 static int
 where_add(struct bk_chans *t, const char *key, struct bk_chan *c)
@@ -312,12 +322,10 @@ where_del(struct bk_chans *t, const char *key, const struct bk_chan *c)
 int
 bk_nick_chans(const struct bk_chans *t, const char *nick, struct bk_chan ***v)
 {
-	char k[CHAT_NICK_MAX + 1];
-	const struct bk_where *w;
+	const struct bk_where *w = where_of(t, nick);
 
-	bk_fold(nick, k, sizeof k);
 	*v = NULL;
-	if (!(w = where_find(t, k)) || w->n == 0)
+	if (!w || w->n == 0)
 		return 0;
 	if (!(*v = malloc(w->n * sizeof **v)))
 		return -1;
@@ -538,16 +546,11 @@ bk_user_chans(const struct bk_chans *ct, const struct bk_user *u, char *buf, siz
 void
 bk_member_chans(const struct bk_chans *ct, const char *nick, char *buf, size_t cap)
 {
+	const struct bk_where *w = where_of(ct, nick);
 	size_t len = 0;
 
-	char k[CHAT_NICK_MAX + 1];
-	const struct bk_where *w;
-
 	buf[0] = '\0';
-	bk_fold(nick, k, sizeof k);
-	if (!(w = where_find(ct, k)))
-		return;
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; w && i < w->n; i++)
 		if (appendf(buf, cap, &len, "%s%s", len ? " " : "", w->c[i]->key) < 0)
 			break;
 }

@@ -258,6 +258,16 @@ static void on_privmsg(struct client *r, const struct irc_msg *m, int64_t t)
 	}
 }
 
+/* Close c's connection, if it has one. */
+static void hang_up(struct client *c)
+{
+	if (c->fd < 0)
+		return;
+	lc_io_stop(&B.loop, &c->io);
+	close(c->fd);
+	c->fd = -1;
+}
+
 /* Whether c has a connection to read and write (not closed for good, nor waiting to retry). */
 static bool client_open(const struct client *c)
 {
@@ -292,9 +302,7 @@ static void on_line(struct client *c, char *line, int64_t t)
 		} else if (num == 433 && c->st == C_REGISTERING && c->tries > 1) {
 			/* our own earlier try of this client may still hold the nick until the
 			 * server has seen its close: try again later (a few times at most) */
-			lc_io_stop(&B.loop, &c->io);
-			close(c->fd);
-			c->fd = -1;
+			hang_up(c);
 			c->st = C_IDLE;
 			lc_timer_set(&B.loop, &c->timer, lc_now_ms() + CB_REG_TIMEOUT_MS);
 		} else if (num >= 400 && num < 1000 && num != 422) {    /* 422: no MOTD */
@@ -315,10 +323,8 @@ static void client_close(struct client *c, const char *why)
 		setup_fail(c, why);
 	if (B.phase < P_DONE)
 		B.disconnects++;
-	lc_io_stop(&B.loop, &c->io);
 	lc_timer_cancel(&B.loop, &c->timer);
-	close(c->fd);
-	c->fd = -1;
+	hang_up(c);
 	c->st = C_DEAD;
 }
 
@@ -411,10 +417,7 @@ static void client_retry(struct client *c)
 		return;
 	if (c->tries >= CB_REG_TRIES)
 		setup_fail(c, "not registered after " "5 tries");
-	if (c->fd >= 0) {
-		lc_io_stop(&B.loop, &c->io);
-		close(c->fd);
-	}
+	hang_up(c);
 	B.retries++;
 	client_connect(c);
 }

@@ -251,20 +251,26 @@ send_out(struct req *r)
 	send_to(STORAGE, r->out, &out);
 }
 
+/* When storage will have been silent too long: retry_ivl after the oldest copy out or the
+ * last answer, whichever is later. Only while something is out. */
+static int64_t
+retry_due(void)
+{
+	int64_t base = out_head->sent_ms > last_answer ? out_head->sent_ms : last_answer;
+
+	return base + retry_ivl;
+}
+
 static void
 arm_retry(void)
 {
-	int64_t base = out_head ? out_head->sent_ms : 0;
-
 	if (loading)
 		return;
 	if (!out_head) {
 		lc_timer_cancel(&loop, &retry);
 		return;
 	}
-	if (last_answer > base)
-		base = last_answer;
-	lc_timer_set(&loop, &retry, base + retry_ivl);
+	lc_timer_set(&loop, &retry, retry_due());
 }
 
 static void
@@ -369,8 +375,7 @@ on_retry(struct lc_loop *l, struct lc_timer *t)
 	}
 	if (!out_head)
 		return;
-	if (lc_now_ms() < (out_head->sent_ms > last_answer ? out_head->sent_ms : last_answer) +
-	    retry_ivl)
+	if (lc_now_ms() < retry_due())
 		return arm_retry();
 	lc_info("session.%u: no answer from storage for %" PRId64 " ms: resending %zu requests",
 	    inst, retry_ivl, nout);
@@ -426,6 +431,14 @@ enqueue(struct req *r)
 		ready_push(r);
 }
 
+static void
+req_free(struct req *r)
+{
+	free(r->chans);
+	free(r->reply);
+	free(r);
+}
+
 /* r (its key's head) is answered: free it, and its key's next request is ready. */
 static void
 retire(struct req *r)
@@ -440,9 +453,7 @@ retire(struct req *r)
 	else
 		ready_push(e->head);
 	key_put(e);
-	free(r->chans);
-	free(r->reply);
-	free(r);
+	req_free(r);
 }
 
 /* Answer r (t, status) to its gateway, and retire it. */
@@ -838,9 +849,7 @@ free_all(void)
 			nx = e->next;
 			for (struct req *r = e->head, *rn; r; r = rn) {
 				rn = r->knext;
-				free(r->chans);
-				free(r->reply);
-				free(r);
+				req_free(r);
 			}
 			free(e);
 		}

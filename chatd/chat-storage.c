@@ -296,16 +296,25 @@ chan_event(struct bk_chan *c, int kind, const char *prefix, const char *text)
 	chan_event_at(c, kind, prefix, text, now_ms());
 }
 
+/* The channels nick is a member of, a copy in *v to free (events applied change them). */
+static int
+nick_chans(const char *nick, struct bk_chan ***v)
+{
+	int n = bk_nick_chans(&chans, nick, v);
+
+	if (n < 0)
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	return n;
+}
+
 /* The user leaves every channel (QUIT events, one time for all: gateways show it once). */
 static void
 quit_all(const char *nick, const char *prefix, const char *reason)
 {
 	int64_t ms = now_ms();
 	struct bk_chan **v;
-	int n = bk_nick_chans(&chans, nick, &v);
+	int n = nick_chans(nick, &v);
 
-	if (n < 0)
-		lc_die(LC_EXIT_TEMP, "out of memory");
 	for (int i = 0; i < n; i++)
 		chan_event_at(v[i], CHAT_K_QUIT, prefix, reason, ms);
 	free(v);
@@ -625,9 +634,7 @@ on_rename(void)
 
 	if (bk_nick_owned(&users, in.nick, in.text, in.conn)) {
 		struct bk_chan **v;
-		int n = bk_nick_chans(&chans, in.nick, &v);
-		if (n < 0)
-			lc_die(LC_EXIT_TEMP, "out of memory");
+		int n = nick_chans(in.nick, &v);
 		for (int i = 0; i < n; i++) {
 			const struct bk_member *mb = bk_chan_find_member(v[i], in.nick);
 			if (!mb || strcmp(mb->nick, in.text) == 0)

@@ -221,7 +221,7 @@ const char *gw_numeric_text(unsigned num);
 #define GW_REQ_TIMEOUT_MS 2000          /* first deadline of a request; then x1.5, up to 8 s */
 #define GW_REQ_BACKOFF_MAX_MS 8000
 #define GW_RESEND_LOG     8             /* resends logged one by one per sweep, then counted */
-#define GW_REPAIR_MS      1000          /* ask the latest items of the channels we serve */
+#define GW_REPAIR_MS      1000          /* forget idle targets; after a loss, ask what follows */
 #define GW_REPAIR_LIMIT   16
 #define GW_REG_TIMEOUT_DEFAULT  60      /* s to register (NICK, USER, CAP END, SASL) */
 #define GW_PING_DEFAULT   120           /* s of silence before PING; as long again: dropped */

@@ -133,9 +133,9 @@ gw_conn_forget(struct gw_conn *c)
 		gw_unregister(c, c->nick_to, NULL);
 }
 
-/* Resend what is overdue (same rid, same body), drop what is not retried. The first
- * GW_RESEND_LOG resends of a sweep for a connection get a line each, the rest one line: a
- * worker that stalls under a million clients would otherwise cost a line per request. */
+/* Resend what is overdue (same rid, same body), drop what is not retried. Of the resends a
+ * client waits on, the first GW_RESEND_LOG of a sweep get a line each and the rest one line
+ * (a worker that stalls under a million clients would otherwise cost a line per request). */
 static void
 req_deadlines(struct gw *gw, int64_t now)
 {

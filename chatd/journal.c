@@ -231,6 +231,18 @@ exec_st(struct journal *j, enum st which)
 	return rc == SQLITE_DONE ? 0 : eio();
 }
 
+/* Undo the open transaction, if any, keeping errno (the failure's). -1. */
+static int
+rollback(struct journal *j)
+{
+	int e = errno;
+
+	if (!sqlite3_get_autocommit(j->db))
+		exec_st(j, S_ROLLBACK);
+	errno = e;
+	return -1;
+}
+
 static const char *
 col_text(sqlite3_stmt *s, int i)
 {
@@ -590,7 +602,6 @@ filter_add(struct journal *j, uint64_t h)
 	j->fkeys++;
 }
 
-/* 0: the key of hash h is not in the on-disk dedupe table; 1: it may be. */
 /* The complete filter that answers (its size in *bits), or NULL (at open, until rebuilt). */
 static const uint64_t *
 filter_active(const struct journal *j, uint64_t *bits)
@@ -603,6 +614,7 @@ filter_active(const struct journal *j, uint64_t *bits)
 	return j->ofilter;	/* the filter grew: the one it replaced answers */
 }
 
+/* 0: the key of hash h is not in the on-disk dedupe table; 1: it may be. */
 static int
 filter_maybe(const struct journal *j, uint64_t h)
 {
@@ -821,9 +833,8 @@ journal_flush_index(struct journal *j, int64_t max)
 	tail_trim(j, upto);
 	return exec_st(j, S_SYNC_FULL) < 0 ? -1 : 0;
 fail:
+	rollback(j);
 	e = errno;
-	if (!sqlite3_get_autocommit(j->db))
-		exec_st(j, S_ROLLBACK);
 	exec_st(j, S_SYNC_FULL);
 	errno = e;
 	return -1;
@@ -1303,9 +1314,8 @@ journal_append(struct journal *j, const struct jin *in, size_t n, struct jout *o
 		journal_flush_index(j, 0);	/* on failure, the next append tries again */
 	return 0;
 fail:
+	rollback(j);
 	e = errno;
-	if (!sqlite3_get_autocommit(j->db))
-		exec_st(j, S_ROLLBACK);
 	load_state(j);
 	errno = e;
 	return -1;
@@ -1796,15 +1806,7 @@ journal_batch_begin(struct journal *j)
 int
 journal_batch_commit(struct journal *j)
 {
-	int e;
-
-	if (exec_st(j, S_COMMIT) == 0)
-		return 0;
-	e = errno;
-	if (!sqlite3_get_autocommit(j->db))
-		exec_st(j, S_ROLLBACK);
-	errno = e;
-	return -1;
+	return exec_st(j, S_COMMIT) == 0 ? 0 : rollback(j);
 }
 
 int

@@ -11,8 +11,8 @@
  * channel posts one line, and `fanout RECEIVED EXPECTED MS` says how many members received
  * it (the poster excepted) and how long the last one took (giving up after FANOUT_MS). EOF on
  * stdin: exit (closing all). PINGs are answered, also while waiting for orders (the gateways
- * drop a client silent for two PING periods); everything else is read and dropped. Exit 111 on a setup error of the
- * process itself (epoll, memory, no source port left), 100 on usage.
+ * drop a client silent for two PING periods); everything else is read and dropped. Exit 111
+ * on a setup error of the process itself (epoll, memory, no source port left), 100 on usage.
  *
  * Each socket is bound to the next free port of SRCADDR (from 1024 up) before it connects:
  * letting connect() choose costs a scan of the ports in use per connection (the kernel
