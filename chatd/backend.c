@@ -398,6 +398,7 @@ chan_rename(struct bk_chans *t, struct bk_chan *c, struct bk_member *mb, const c
 		other->op |= mb->op;
 		where_del(t, mb->key, c);
 		*mb = c->m[--c->n];
+		c->gw_stale = 1;
 		return 0;
 	}
 	uh = strchr(mb->prefix, '!');
@@ -462,9 +463,11 @@ bk_chan_apply(struct bk_chans *t, const char *chan, int kind, const char *data)
 		mb->join_ev = c->seq;
 		if (c->n == 1)
 			c->created_ms = ms;
+		c->gw_stale = 1;
 	} else if (kind != CHAT_K_JOIN && mb) {
 		where_del(t, mb->key, c);
 		*mb = c->m[--c->n];
+		c->gw_stale = 1;
 		if (c->n == 0)  /* an empty channel ceases to exist, topic included (IRC) */
 			c->topic[0] = c->setter[0] = '\0', c->topic_ms = c->created_ms = 0;
 	}
@@ -584,6 +587,7 @@ bk_chans_fini(struct bk_chans *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->v[i]->m);
+		free(t->v[i]->gw);
 		free(t->v[i]);
 	}
 	free(t->v);

@@ -72,6 +72,11 @@ struct bk_chan {
 	int64_t topic_ms;
 	int64_t created_ms;                     /* the JOIN that made it non-empty */
 	int64_t seq;                            /* events in its journal stream */
+	/* chat-storage's: the gateways serving its members (a bitmap, NULL until first
+	 * needed), to be rebuilt if gw_stale (bk_chan_apply sets it when a member comes or
+	 * goes) */
+	uint64_t *gw;
+	int gw_stale;
 };
 
 /* Where a member is: its channels in the order it joined them (bk_chan_apply keeps them), so

@@ -8,7 +8,7 @@
  * One loop. A turn is one lc_loop_once: every message that arrived is decoded and handled;
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
- * every gateway), corked. Nothing is answered before its commit; a retry with a journaled
+ * the gateways serving the target's members: fan_targets), corked. Nothing is answered before its commit; a retry with a journaled
  * dedupe key gets the original item and commits nothing. The rest of the journal's work (the
  * WAL checkpoint, the index flush) is done in bounded pieces after a turn's replies went out,
  * at most one piece a turn, so that no message waits behind more than one (background()).
@@ -94,7 +94,12 @@ static bool batch;                      /* the turn's batch of session writes is
 /* What the turn sends while its batch is open, in order: records (to, type, len, body) */
 static char *held;
 static size_t nheld, capheld;
-static uint64_t fanned, epoch;          /* ITEMs fanned out since the start; this start's id */
+static uint64_t epoch;                  /* this start's id */
+/* The gateways chatd.0 .. chatd.ngw-1: names, ITEMs sent to each since the start, and the
+ * bitmap of them all (gwwords words; a fan-out's targets are such a bitmap) */
+static char (*gwname)[24];
+static uint64_t *fanned, *gwall;
+static size_t gwwords;
 
 static int64_t
 now_ms(void)
@@ -133,11 +138,10 @@ struct held_hdr {
 };
 
 /* Send, or hold until the batch's commit if one is open. A send that fails is the peer's
- * loss: every request is retried by its sender. to NULL: every gateway. */
+ * loss: every request is retried by its sender. */
 static void
 defer_send(const char *to, uint16_t t, const char *body, size_t n)
 {
-	static char (*gws)[24];
 	struct held_hdr h = { .type = t, .len = n };
 
 	if (batch) {
@@ -150,24 +154,13 @@ defer_send(const char *to, uint16_t t, const char *body, size_t n)
 				lc_die(LC_EXIT_TEMP, "out of memory");
 			capheld = cap;
 		}
-		snprintf(h.to, sizeof h.to, "%s", to ? to : "");
+		snprintf(h.to, sizeof h.to, "%s", to);
 		memcpy(held + nheld, &h, sizeof h);
 		memcpy(held + nheld + sizeof h, body, n);
 		nheld = need;
 		return;
 	}
-	if (to) {
-		lc_send(A, to, t, body, n);
-		return;
-	}
-	if (!gws) {
-		if (!(gws = calloc((size_t)ngw + 1, sizeof *gws)))
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		for (int k = 0; k < ngw; k++)
-			snprintf(gws[k], sizeof gws[k], "chatd.%d", k);
-	}
-	for (int k = 0; k < ngw; k++)
-		lc_send(A, gws[k], t, body, n);
+	lc_send(A, to, t, body, n);
 }
 
 /* Open the turn's batch before its first session write (outside a turn, at start: each
@@ -195,7 +188,7 @@ batch_commit(void)
 	batch = false;
 	for (size_t off = 0; off < nheld; off += sizeof h + h.len) {
 		memcpy(&h, held + off, sizeof h);
-		defer_send(h.to[0] ? h.to : NULL, h.type, held + off + sizeof h, h.len);
+		defer_send(h.to, h.type, held + off + sizeof h, h.len);
 	}
 	nheld = 0;
 }
@@ -210,9 +203,83 @@ send_out(const char *to, uint16_t t)
 	defer_send(to, t, body, n);
 }
 
-/* An ITEM to every gateway, encoded once. */
+/* --- fan-out ------------------------------------------------------------------------------- */
+
 static void
-fan_out(const struct chat_item *item)
+gateways_init(void)
+{
+	gwwords = ((size_t)ngw + 63) / 64;
+	if (!(gwname = calloc((size_t)ngw + 1, sizeof *gwname)) ||
+	    !(fanned = calloc((size_t)ngw + 1, sizeof *fanned)) ||
+	    !(gwall = calloc(gwwords + 1, sizeof *gwall)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	for (int k = 0; k < ngw; k++) {
+		snprintf(gwname[k], sizeof gwname[k], "chatd.%d", k);
+		gwall[k / 64] |= UINT64_C(1) << (k % 64);
+	}
+}
+
+/* The gateway a registered nick is connected to (its connection id "chatd.K/FD/SERIAL"), or
+ * -1: not registered, or not by a gateway of the pool. */
+static int
+gw_of(const char *nick)
+{
+	const struct bk_user *u = bk_user_find(&users, nick);
+	char *end;
+
+	if (!u || !u->registered || strncmp(u->conn, "chatd.", 6) != 0)
+		return -1;
+	long k = strtol(u->conn + 6, &end, 10);
+	return end != u->conn + 6 && *end == '/' && k >= 0 && k < ngw ? (int)k : -1;
+}
+
+/* The gateways with a member of c: c->gw, rebuilt after a change of its members (gw_stale);
+ * every gateway if one member's is not known. */
+static const uint64_t *
+chan_gws(struct bk_chan *c)
+{
+	if (!c->gw && !(c->gw = calloc(gwwords + 1, sizeof *c->gw)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	else if (!c->gw_stale)
+		return c->gw;
+	memset(c->gw, 0, gwwords * sizeof *c->gw);
+	for (size_t i = 0; i < c->n; i++) {
+		int k = gw_of(c->m[i].key);
+		if (k < 0) {
+			memcpy(c->gw, gwall, gwwords * sizeof *c->gw);
+			break;
+		}
+		c->gw[k / 64] |= UINT64_C(1) << (k % 64);
+	}
+	c->gw_stale = 0;
+	return c->gw;
+}
+
+/* Where an item for `target` (casefolded) goes: the gateways serving a member of the channel
+ * or the nick; every gateway when that is not known (the gateways drop what no local
+ * connection watches). The channel's set is read before a PART or QUIT is applied (the
+ * leaver's gateway shows it the line) and after a JOIN (the joiner's). */
+static const uint64_t *
+fan_targets(const char *target)
+{
+	static uint64_t *one;
+	struct bk_chan *c;
+	int k;
+
+	if (target[0] == '#')
+		return (c = bk_chan_find(&chans, target)) ? chan_gws(c) : gwall;
+	if ((k = gw_of(target)) < 0)
+		return gwall;
+	if (!one && !(one = calloc(gwwords + 1, sizeof *one)))
+		lc_die(LC_EXIT_TEMP, "out of memory");
+	memset(one, 0, gwwords * sizeof *one);
+	one[k / 64] |= UINT64_C(1) << (k % 64);
+	return one;
+}
+
+/* An ITEM to the gateways of `to` (a bitmap), encoded once, counted per gateway. */
+static void
+fan_out_to(const struct chat_item *item, const uint64_t *to)
 {
 	char *body;
 	size_t n;
@@ -222,11 +289,20 @@ fan_out(const struct chat_item *item)
 		out.item = *item;
 	}
 	n = encode_out(CHAT_ITEM, &body);
-	defer_send(NULL, CHAT_ITEM, body, n);
-	fanned++;
+	for (int k = 0; k < ngw; k++)
+		if (to[k / 64] & UINT64_C(1) << (k % 64)) {
+			defer_send(gwname[k], CHAT_ITEM, body, n);
+			fanned[k]++;
+		}
 }
 
-/* Every MARK_MS: tell every gateway how many ITEMs were fanned out so far (after them: held
+static void
+fan_out(const struct chat_item *item)
+{
+	fan_out_to(item, fan_targets(item->target));
+}
+
+/* Every MARK_MS: tell each gateway how many ITEMs were sent to it so far (after them: held
  * with them while a batch is open). A gateway that received fewer lost some (a full queue,
  * a restart on either side) and asks storage for what follows each stream it serves: the
  * lost last item of an idle stream is repaired without every gateway asking about every
@@ -237,11 +313,13 @@ on_mark(struct lc_loop *l, struct lc_timer *t)
 	char *body;
 	size_t n;
 
-	chat_msg_clear(&out);
-	out.seq = fanned;
-	out.evseq = epoch;
-	n = encode_out(CHAT_FANOUT_MARK, &body);
-	defer_send(NULL, CHAT_FANOUT_MARK, body, n);
+	for (int k = 0; k < ngw; k++) {
+		chat_msg_clear(&out);
+		out.seq = fanned[k];
+		out.evseq = epoch;
+		n = encode_out(CHAT_FANOUT_MARK, &body);
+		defer_send(gwname[k], CHAT_FANOUT_MARK, body, n);
+	}
 	lc_timer_set(l, t, lc_now_ms() + MARK_MS);
 }
 
@@ -276,8 +354,14 @@ chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text,
 {
 	char data[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
 	struct chat_item it;
+	uint64_t *to = NULL;
 
 	snprintf(data, sizeof data, "%" PRId64 "\n%s\n%s", ms, prefix, text);
+	if (kind == CHAT_K_PART || kind == CHAT_K_QUIT) {         /* the leaver's gateway too */
+		if (!(to = malloc((gwwords + 1) * sizeof *to)))
+			lc_die(LC_EXIT_TEMP, "out of memory");
+		memcpy(to, chan_gws(c), gwwords * sizeof *to);
+	}
 	if (c->seq == 0)
 		dir_add(DIR_CHANS, &dirseq_chans, c->key);
 	batch_open();
@@ -287,7 +371,8 @@ chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text,
 	if (bk_chan_apply(&chans, c->key, kind, data) < 0)
 		lc_die(LC_EXIT_BUG, "channel event: %s", strerror(errno));
 	event_item(&it, c->key, c->seq, kind, ms, prefix, text);
-	fan_out(&it);
+	fan_out_to(&it, to ? to : chan_gws(c));
+	free(to);
 }
 
 static void
@@ -343,6 +428,14 @@ user_event(const char *nick, int kind, const char *data)
 	snprintf(u->last_data, sizeof u->last_data, "%s", data);
 	if (bk_user_apply(&users, nick, kind, data) < 0)
 		lc_die(LC_EXIT_BUG, "bad session event from %s: kind %d", from, kind);
+	if (kind == BK_EV_REG) {
+		/* a new connection: the channels it is in may be served by another gateway */
+		struct bk_chan **v;
+		int nv = nick_chans(nick, &v);
+		for (int i = 0; i < nv; i++)
+			v[i]->gw_stale = 1;
+		free(v);
+	}
 	if (kind == BK_EV_UNREG) {
 		/* the state is empty again: a snapshot ends the stream's replay here */
 		if (journal_session_snapshot(J, u->key, u->seq, "", 0) < 0)
@@ -969,6 +1062,9 @@ main(int argc, char **argv)
 	if (!path)
 		lc_die(LC_EXIT_USAGE, "usage: chat-storage --journal PATH [--add-account N:P]");
 	ngw = (s = getenv("CHAT_GATEWAYS")) ? atoi(s) : 0;
+	if (ngw < 0 || ngw > 4096)
+		lc_die(LC_EXIT_USAGE, "CHAT_GATEWAYS=%s: 0 to 4096 gateways", s);
+	gateways_init();
 	if (!(J = journal_open(path)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open journal %s", path);
 	if ((s = getenv("CHAT_PWHASH_FAST")) && *s == '1')
@@ -1021,5 +1117,8 @@ main(int argc, char **argv)
 	bk_chans_fini(&chans);
 	free(posts);
 	free(held);
+	free(gwname);
+	free(fanned);
+	free(gwall);
 	lc_exit(A, "shutdown");
 }

@@ -111,6 +111,7 @@ main(int argc, char **argv)
 	/* ids that a restarted gateway never reuses: the backends de-duplicate by them */
 	gw.next_serial = (uint64_t)lc_wall_ms();
 	gw.next_rid = (uint64_t)lc_wall_ms() << 16;
+	gw_rto_init(&gw.rto);
 	if (lc_loop_init(&loop) < 0)
 		lc_die_sys(LC_EXIT_TEMP, "unable to create the event loop");
 	gw.loop = &loop;

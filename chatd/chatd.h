@@ -127,6 +127,20 @@ void    gw_flood_init(struct gw_flood *f, double rate, double burst, int64_t now
  * (nothing taken). */
 int64_t gw_flood_take(struct gw_flood *f, int64_t now_ms);
 
+/* A request's first deadline, from the round trips of the gateway's answered requests, as TCP
+ * sets its retransmission timeout (RFC 6298): srtt + 4 x rttvar, between GW_REQ_TIMEOUT_MS and
+ * GW_RTO_MAX_MS. A worker that is slow under load, not gone, is then waited for instead of
+ * sent every request again (at a million clients, one resend per registration). Only requests
+ * sent once give samples (Karn); a sweep that resends backs the timeout off by 1.5, kept
+ * until the next sample, so that a round trip longer than every deadline is still learned. */
+struct gw_rto {
+	int64_t srtt, rttvar;           /* ms; srtt 0: no sample yet */
+	int64_t rto;                    /* ms */
+};
+void    gw_rto_init(struct gw_rto *r);
+void    gw_rto_sample(struct gw_rto *r, int64_t rtt_ms);
+void    gw_rto_backoff(struct gw_rto *r);
+
 /* malloc for a long-running worker of the chat tree: freed memory stays in the heap (no trim
  * below 64 MiB at its top, no mmap below 4 MiB). glibc's default shrinks the heap by brk
  * whenever a free leaves 128 KiB at its top; with nanomsg's threads on the other CPU, each
@@ -218,8 +232,9 @@ const char *gw_numeric_text(unsigned num);
 #define GW_SENDQ_DEFAULT  (256 * 1024)
 #define GW_LABEL_MAX      64
 #define GW_HISTORY_MAX    100           /* CHATHISTORY=, at most CHAT_ITEMS_MAX */
-#define GW_REQ_TIMEOUT_MS 2000          /* first deadline of a request; then x1.5, up to 8 s */
-#define GW_REQ_BACKOFF_MAX_MS 8000
+#define GW_REQ_TIMEOUT_MS 2000          /* the least first deadline; then x1.5, up to 8 s */
+#define GW_REQ_BACKOFF_MAX_MS 8000            /* or the RTO, if longer */
+#define GW_RTO_MAX_MS     30000         /* the longest first deadline (struct gw_rto) */
 #define GW_RESEND_LOG     8             /* resends logged one by one per sweep, then counted */
 #define GW_REPAIR_MS      1000          /* forget idle targets; after a loss, ask what follows */
 #define GW_REPAIR_LIMIT   16
@@ -241,6 +256,8 @@ struct gw_req {
 	void *body;
 	size_t len;
 	int64_t deadline, backoff;      /* ms */
+	int64_t sent_ms;                /* first sent */
+	bool resent;                    /* its answer is no round-trip sample (Karn) */
 	bool retry;                     /* resend forever; else drop at the deadline */
 	struct gw_conn *conn;           /* the connection waiting on it, or NULL */
 	char target[CHAT_TARGET_MAX + 1]; /* SINCE: casefolded target */
@@ -370,6 +387,7 @@ struct gw {
 	uint64_t next_serial, next_rid;
 	struct gw_req *reqs[GW_REQ_BUCKETS];
 	size_t nreqs;
+	struct gw_rto rto;
 	struct lc_timer tick;
 	int64_t next_repair;
 	uint64_t fan_got, fan_epoch;    /* ITEMs received from storage's start fan_epoch */

@@ -41,8 +41,9 @@ gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
 	snprintf(r->to, sizeof r->to, "%s", to);
 	r->retry = retry;
 	r->conn = c;
-	r->backoff = GW_REQ_TIMEOUT_MS;
-	r->deadline = lc_now_ms() + r->backoff;
+	r->backoff = gw->rto.rto;
+	r->sent_ms = lc_now_ms();
+	r->deadline = r->sent_ms + r->backoff;
 	if (m->type == CHAT_SINCE || m->type == CHAT_EV_SINCE) {
 		snprintf(r->target, sizeof r->target, "%s", m->target);
 		irc_casefold(r->target);
@@ -57,7 +58,7 @@ gw_request(struct gw *gw, struct gw_conn *c, const char *to, struct chat_msg *m,
 	return r;
 }
 
-/* Unlink and return the request with this rid, or NULL. */
+/* Unlink and return the request an answer with this rid answers, or NULL. */
 static struct gw_req *
 req_take(struct gw *gw, uint64_t rid)
 {
@@ -66,6 +67,8 @@ req_take(struct gw *gw, uint64_t rid)
 			struct gw_req *r = *pp;
 			*pp = r->next;
 			gw->nreqs--;
+			if (!r->resent)
+				gw_rto_sample(&gw->rto, lc_now_ms() - r->sent_ms);
 			if (r->conn)
 				r->conn->req = NULL;
 			return r;
@@ -140,6 +143,7 @@ static void
 req_deadlines(struct gw *gw, int64_t now)
 {
 	size_t resent = 0;
+	bool late = false;
 
 	for (size_t b = 0; b < GW_REQ_BUCKETS; b++) {
 		struct gw_req **pp = &gw->reqs[b];
@@ -149,6 +153,7 @@ req_deadlines(struct gw *gw, int64_t now)
 				pp = &r->next;
 				continue;
 			}
+			late = true;
 			/* a request whose connection went away is not worth resending, but for
 			 * UNREGISTER (detached from the start) */
 			if (!r->retry || (!r->conn && r->type != CHAT_UNREGISTER)) {
@@ -172,10 +177,11 @@ req_deadlines(struct gw *gw, int64_t now)
 			(r->conn && resent++ < GW_RESEND_LOG ? lc_info : lc_debug)("%s: no answer from "
 			    "%s to %s rid=%llu after %lld ms: resending", gw->name, r->to,
 			    chat_type_name(r->type), (unsigned long long)r->rid, (long long)r->backoff);
-			r->backoff = r->backoff * 3 / 2;
-			if (r->backoff > GW_REQ_BACKOFF_MAX_MS)
-				r->backoff = GW_REQ_BACKOFF_MAX_MS;
+			int64_t cap = gw->rto.rto > GW_REQ_BACKOFF_MAX_MS ? gw->rto.rto
+			    : GW_REQ_BACKOFF_MAX_MS;
+			r->backoff = r->backoff * 3 / 2 > cap ? cap : r->backoff * 3 / 2;
 			r->deadline = now + r->backoff;
+			r->resent = true;
 			req_send(gw, r);
 			pp = &r->next;
 		}
@@ -183,6 +189,8 @@ req_deadlines(struct gw *gw, int64_t now)
 	if (resent > GW_RESEND_LOG)
 		lc_info("%s: and %zu more requests unanswered: resent", gw->name,
 		    resent - GW_RESEND_LOG);
+	if (late)
+		gw_rto_backoff(&gw->rto);
 }
 
 /* --- targets and fan-out --------------------------------------------------------------------- */
@@ -372,6 +380,16 @@ struct held {
 	uint32_t len;
 };
 
+/* A target nobody here watched until now: its streams start again at the next item. Storage
+ * sends a gateway the items of its members' targets only, so what it last delivered of a
+ * target it kept for a while (repair forgets it after GW_REPAIR_MS) is not a gap. */
+static void
+target_fresh(struct gw_target *t)
+{
+	t->msg.last = t->msg.ahead = 0;
+	t->ev.last = t->ev.ahead = 0;
+}
+
 void
 gw_join_hold(struct gw_conn *c, const char *chan)
 {
@@ -379,6 +397,8 @@ gw_join_hold(struct gw_conn *c, const char *chan)
 
 	gw_join_release(c);
 	t = gw_target_watch(c->gw, chan);
+	if (!t->nmembers && !t->njoiners)
+		target_fresh(t);
 	conns_push(&t->joiners, &t->njoiners, &t->cjoiners, c);
 	c->joining = t;
 }
@@ -698,6 +718,9 @@ on_registered(struct gw_conn *c, const struct chat_msg *m)
 		gw_num(c, 433, m->nick, gw_numeric_text(433), NULL);
 		return;
 	}
+	struct gw_target *t = target_find(c->gw, c->nick);
+	if (t)
+		target_fresh(t);
 	gw_welcome(c);
 }
 
@@ -896,6 +919,8 @@ gw_on_message(struct lc_actor *a, const struct lc_msg *lm, void *arg)
 		on_item(gw, &m->item);
 		break;
 	case CHAT_FANOUT_MARK:
+		lc_debug("%s: mark: %llu items sent here, %llu received", gw->name,
+		    (unsigned long long)m->seq, (unsigned long long)gw->fan_got);
 		if (m->evseq != gw->fan_epoch || m->seq != gw->fan_got) {
 			if (gw->fan_epoch)
 				lc_info("%s: %llu items fanned out, %llu received%s: repairing",

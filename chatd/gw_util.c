@@ -38,6 +38,45 @@ gw_flood_take(struct gw_flood *f, int64_t now_ms)
 	return wait;
 }
 
+/* --- request timeout ------------------------------------------------------------------------- */
+
+static void
+rto_set(struct gw_rto *r, int64_t rto)
+{
+	if (rto < GW_REQ_TIMEOUT_MS)
+		rto = GW_REQ_TIMEOUT_MS;
+	r->rto = rto > GW_RTO_MAX_MS ? GW_RTO_MAX_MS : rto;
+}
+
+void
+gw_rto_init(struct gw_rto *r)
+{
+	r->srtt = r->rttvar = 0;
+	r->rto = GW_REQ_TIMEOUT_MS;
+}
+
+void
+gw_rto_sample(struct gw_rto *r, int64_t rtt)
+{
+	if (rtt < 1)
+		rtt = 1;
+	if (!r->srtt) {
+		r->srtt = rtt;
+		r->rttvar = rtt / 2;
+	} else {
+		int64_t d = r->srtt > rtt ? r->srtt - rtt : rtt - r->srtt;
+		r->rttvar += (d - r->rttvar) / 4;
+		r->srtt += (rtt - r->srtt) / 8;
+	}
+	rto_set(r, r->srtt + 4 * r->rttvar);
+}
+
+void
+gw_rto_backoff(struct gw_rto *r)
+{
+	rto_set(r, r->rto * 3 / 2);
+}
+
 /* --- memory --------------------------------------------------------------------------------- */
 
 void

@@ -238,6 +238,61 @@ def test_killing_one_gateway_leaves_the_others_clients_connected():
         t.stop()
 
 
+def test_items_go_only_to_gateways_with_members():
+    """Storage sends a channel's items to the gateways that serve one of its members, no
+    other (at a million clients over 67 gateways, sending every JOIN to every gateway was
+    what limited setup); each gateway's count of items sent to it (FANOUT_MARK) matches what
+    it received, so no gateway repairs anything."""
+    port = free_port()
+    with chat_tree(port, gateways=3) as t:
+        t.env["LETITCRASH_DEBUG"] = "1"
+        t.start(timeout=30)
+        names = {t.pid("chatd.%d" % k): "chatd.%d" % k for k in range(3)}
+        clients = []
+        try:
+            # members on the first client's gateway, and some elsewhere
+            while len(clients) < 40:
+                clients.append(Client(port, "f%d" % len(clients), CAPS))
+                gws = [names.get(p) for p in gateway_of(port, clients)]
+                expect(None not in gws, "every client's gateway found: %s" % gws, t)
+                here = [c for c, g in zip(clients, gws) if g == gws[0]]
+                there = [c for c, g in zip(clients, gws) if g != gws[0]]
+                if len(here) >= 2 and len(there) >= 2:
+                    break
+            expect(len(here) >= 2 and len(there) >= 2, "clients on two gateways: %s" % gws, t)
+            mark = t.mark()
+            for chan, group in (("#here", here), ("#there", there)):
+                for c in group:
+                    c.send("JOIN " + chan)
+                    c.wait(r" 366 %s %s " % (c.nick, chan))
+                group[0].send("PRIVMSG %s :to %s" % (chan, chan))
+                for c in group:
+                    c.wait(r"PRIVMSG %s :to %s" % (chan, chan))
+            x = gws[0]
+            others = sorted(set(gws) - {x})
+            for g in [x] + others:        # a mark that counts everything above, per gateway
+                line = t.wait_line(r"%s: mark: [1-9]\d* items sent here" % g, since=t.mark())
+                sent, got = re.search(r"(\d+) items sent here, (\d+) received", line).groups()
+                expect(sent == got, "%s counts what it was sent: %s" % (g, line), t)
+            log = [l for l in t.log().splitlines()[mark:] if ": item #" in l]
+
+            def got(g, chan):
+                return [l for l in log if " %s: item %s " % (g, chan) in l]
+            expect(len(got(x, "#here")) == len(here) + 1, "%s got #here's JOINs and line" % x, t)
+            for g in others:
+                expect(not got(g, "#here"),
+                       "%s, without a member of #here, got none of its items" % g, t)
+                expect(got(g, "#there"), "%s, with a member of #there, got its items" % g, t)
+            expect(not got(x, "#there"),
+                   "%s, without a member of #there, got none of its items" % x, t)
+            expect("received: repairing" not in t.log() and "gap in the" not in t.log(),
+                   "no gateway saw a loss", t)
+        finally:
+            for c in clients:
+                c.close()
+        t.stop()
+
+
 def tmux_pane(session):
     return subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True,
                           text=True, timeout=10).stdout

@@ -1,6 +1,7 @@
 /* Unit tests for the gateway's pure pieces (chatd/gw_util.c): the flood bucket (delay, never
  * drop), the bounded output queue, CAP LS/LIST/REQ (all or nothing), the ISUPPORT tokens, tag
- * insertion for labeled responses, base64 for SASL PLAIN, and the item formatting. */
+ * insertion for labeled responses, base64 for SASL PLAIN, the item formatting, and the
+ * request timeout learned from round trips. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,44 @@ test_flood_burst_then_rate(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(gw_flood_take(&f, now), 0);
 	assert_true(gw_flood_take(&f, now) > 0);
+}
+
+/* Quick answers keep the least timeout; slow answers raise it above the round trip, back off
+ * raises it further, bounded; quick answers bring it back down. */
+static void
+test_rto(void **state)
+{
+	struct gw_rto r;
+
+	gw_rto_init(&r);
+	assert_int_equal(r.rto, GW_REQ_TIMEOUT_MS);
+	for (int i = 0; i < 50; i++)
+		gw_rto_sample(&r, 3);
+	assert_int_equal(r.rto, GW_REQ_TIMEOUT_MS);
+	/* a worker that answers after 5 s, steadily: the timeout follows, above 5 s */
+	for (int i = 0; i < 100; i++)
+		gw_rto_sample(&r, 5000);
+	assert_true(r.rto > 5000 && r.rto < 6000);
+	/* a jump is learned at once, with margin for its variance */
+	gw_rto_init(&r);
+	gw_rto_sample(&r, 3);
+	gw_rto_sample(&r, 4000);
+	assert_true(r.rto > 4000);
+	/* sweeps that resend back it off, no further than the bound */
+	int64_t before = r.rto;
+	gw_rto_backoff(&r);
+	assert_int_equal(r.rto, before * 3 / 2);
+	for (int i = 0; i < 30; i++)
+		gw_rto_backoff(&r);
+	assert_int_equal(r.rto, GW_RTO_MAX_MS);
+	/* the next samples set it from the round trips again */
+	for (int i = 0; i < 100; i++)
+		gw_rto_sample(&r, 10);
+	assert_int_equal(r.rto, GW_REQ_TIMEOUT_MS);
+	/* a round trip beyond the bound: the bound */
+	for (int i = 0; i < 10; i++)
+		gw_rto_sample(&r, 100000);
+	assert_int_equal(r.rto, GW_RTO_MAX_MS);
 }
 
 static void
@@ -316,6 +355,7 @@ main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flood_burst_then_rate),
 		cmocka_unit_test(test_flood_off),
+		cmocka_unit_test(test_rto),
 		cmocka_unit_test(test_flood_rate_over_time),
 		cmocka_unit_test(test_outq_bound),
 		cmocka_unit_test(test_outq_large),
