@@ -380,16 +380,6 @@ struct held {
 	uint32_t len;
 };
 
-/* A target nobody here watched until now: its streams start again at the next item. Storage
- * sends a gateway the items of its members' targets only, so what it last delivered of a
- * target it kept for a while (repair forgets it after GW_REPAIR_MS) is not a gap. */
-static void
-target_fresh(struct gw_target *t)
-{
-	t->msg.last = t->msg.ahead = 0;
-	t->ev.last = t->ev.ahead = 0;
-}
-
 void
 gw_join_hold(struct gw_conn *c, const char *chan)
 {
@@ -397,8 +387,6 @@ gw_join_hold(struct gw_conn *c, const char *chan)
 
 	gw_join_release(c);
 	t = gw_target_watch(c->gw, chan);
-	if (!t->nmembers && !t->njoiners)
-		target_fresh(t);
 	conns_push(&t->joiners, &t->njoiners, &t->cjoiners, c);
 	c->joining = t;
 }
@@ -596,6 +584,10 @@ on_item(struct gw *gw, const struct chat_item *it)
 	}
 	if (s->last && pos <= s->last)
 		return;                                 /* duplicate */
+	/* a gap where no member here needed it: storage sends the gateways of members only, and
+	 * a joiner's stream starts at its JOIN (a loss is still counted by FANOUT_MARK) */
+	if (s->last && pos > s->last + 1 && !t->nmembers && t->name[0] == '#')
+		s->last = pos - 1;
 	if (s->last && pos > s->last + 1) {             /* gap: the answer has this one too */
 		if (pos > s->ahead)
 			s->ahead = pos;
@@ -718,9 +710,11 @@ on_registered(struct gw_conn *c, const struct chat_msg *m)
 		gw_num(c, 433, m->nick, gw_numeric_text(433), NULL);
 		return;
 	}
+	/* a nick registered here: its stream starts again at the next item (storage sends a
+	 * registered nick's items to its gateway alone: what this one last saw of it is old) */
 	struct gw_target *t = target_find(c->gw, c->nick);
 	if (t)
-		target_fresh(t);
+		t->msg.last = t->msg.ahead = t->ev.last = t->ev.ahead = 0;
 	gw_welcome(c);
 }
 

@@ -80,6 +80,14 @@ gw_chan_add(struct gw_conn *c, const char *chan, uint64_t seq, uint64_t ev)
 	if (gw_in_chan(c, chan) || c->nchans >= GW_CHANS_MAX || !chans_room(c))
 		return;
 	struct gw_target *t = gw_target_watch(c->gw, chan);
+	/* the first member here: its streams go on from its join (storage sent this gateway
+	 * none of the channel's items while it had no member here: not a gap) */
+	if (!t->nmembers) {
+		if (t->msg.last < seq)
+			t->msg.last = seq;
+		if (t->ev.last < ev)
+			t->ev.last = ev;
+	}
 	snprintf(c->chans[c->nchans], sizeof c->chans[0], "%s", chan);
 	c->memb[c->nchans].t = t;
 	c->memb[c->nchans].slot = gw_target_join(t, c);

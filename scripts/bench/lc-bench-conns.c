@@ -3,11 +3,15 @@
  * follows orders on stdin:
  *
  *   lc-bench-conns -p PORT -s SRCADDR -n COUNT -f FIRST -m PER_CHANNEL [-P NICKPREFIX]
+ *                  [-w WINDOW]
  *
  * Client i (FIRST <= i < FIRST + COUNT) is nick `<P><i>` in channel `#<P>c<i / PER_CHANNEL>`.
  * FIRST and COUNT are multiples of PER_CHANNEL, so each channel's members are all here.
- * stdout, one line each: `ready OPEN REGISTERED FAILED` once setup is over (every client
- * joined, or given up on), then for each `post` read on stdin: the first member of every
+ * At most WINDOW clients (default 256) are being set up at once: the server's queue, and so
+ * each client's wait, is the clients' windows over its rate (a client not joined SETUP_MS
+ * after it started is given up).
+ * stdout, one line each: `ready OPEN REGISTERED FAILED SLOWEST_MS` once setup is over (every
+ * client joined, or given up on; the longest a joined client waited), then for each `post` read on stdin: the first member of every
  * channel posts one line, and `fanout RECEIVED EXPECTED MS` says how many members received
  * it (the poster excepted) and how long the last one took (giving up after FANOUT_MS). EOF on
  * stdin: exit (closing all). PINGs are answered, also while waiting for orders (the gateways
@@ -34,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SETUP_MAX   256         /* connections being set up at once */
 #define SETUP_MS    60000       /* a client not joined by then is given up */
 #define INBUF       2048
 #define FANOUT_MS   120000      /* a fan-out not complete by then is reported as it is */
@@ -53,7 +56,8 @@ struct client {
 
 static struct client *C;
 static unsigned n, first, per_chan, port, nsetup, next_start;
-static unsigned nopen, njoined, nfailed;
+static unsigned nopen, njoined, nfailed, window = 256;
+static int64_t slowest;                 /* ms: the longest setup of a joined client */
 static const char *prefix = "bc";
 static struct sockaddr_in src, dst;
 static int ep;
@@ -175,6 +179,8 @@ on_line(unsigned i, char *line)
 		c->st = C_JOINED;
 		nsetup--;
 		njoined++;
+		if (now_ms() - c->since > slowest)
+			slowest = now_ms() - c->since;
 	} else if (c->st != C_JOINED && (!strncmp(cmd, "433 ", 4) || !strncmp(line, "ERROR", 5))) {
 		fail(c);
 	} else if (posting && !strncmp(cmd, "PRIVMSG ", 8) && strstr(cmd, ":probe") &&
@@ -267,7 +273,7 @@ run(int (*done)(void), int64_t ms)
 	int64_t end = now_ms() + ms, check = now_ms() + 1000;
 
 	while (!done() && now_ms() < end) {
-		while (nsetup < SETUP_MAX && next_start < n)
+		while (nsetup < window && next_start < n)
 			start(next_start++);
 		int k = epoll_wait(ep, ev, 256, 100);
 		for (int j = 0; j < k; j++)
@@ -305,7 +311,7 @@ main(int argc, char **argv)
 	int o;
 
 	per_chan = 100;
-	while ((o = getopt(argc, argv, "p:s:n:f:m:P:")) != -1) {
+	while ((o = getopt(argc, argv, "p:s:n:f:m:P:w:")) != -1) {
 		switch (o) {
 		case 'p': port = arg(optarg, "port"); break;
 		case 's': srcaddr = optarg; break;
@@ -313,11 +319,13 @@ main(int argc, char **argv)
 		case 'f': first = arg(optarg, "first"); break;
 		case 'm': per_chan = arg(optarg, "per-channel"); break;
 		case 'P': prefix = optarg; break;
-		default: die(100, "usage: lc-bench-conns -p PORT -s SRC -n N -f FIRST -m M [-P P]");
+		case 'w': window = arg(optarg, "window"); break;
+		default:
+			die(100, "usage: lc-bench-conns -p PORT -s SRC -n N -f FIRST -m M [-P P] [-w W]");
 		}
 	}
 	errno = 0;
-	if (!port || !n || !per_chan || n % per_chan || first % per_chan || strlen(prefix) > 8)
+	if (!port || !n || !per_chan || !window || n % per_chan || first % per_chan || strlen(prefix) > 8)
 		die(100, "bad arguments (COUNT and FIRST are multiples of PER_CHANNEL)");
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -336,7 +344,7 @@ main(int argc, char **argv)
 	struct epoll_event oev = { .events = EPOLLIN, .data.u32 = ORDERS };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &oev) < 0)
 		die(111, "epoll_ctl (stdin)");
-	printf("ready %u %u %u\n", nopen, njoined, nfailed);
+	printf("ready %u %u %u %lld\n", nopen, njoined, nfailed, (long long)slowest);
 	fflush(stdout);
 	for (;;) {
 		order = 0;
