@@ -130,7 +130,7 @@ encode_out(uint16_t t, char **body)
 	return (size_t)n;
 }
 
-/* A held message: `to` ("" for every gateway), type, then len bytes of body. */
+/* A held message: `to` (a mailbox), type, then len bytes of body. */
 struct held_hdr {
 	char to[64];
 	uint16_t type;

@@ -26,7 +26,7 @@ enum chat_type {
 	CHAT_POST,              /* gateway -> storage: rid conn dedupe prefix account op(kind) target text */
 	CHAT_POSTED,            /* storage -> gateway: rid conn item (after the commit) */
 	CHAT_POST_FAILED,       /* storage -> gateway: rid conn status(numeric) target */
-	CHAT_ITEM,              /* storage -> every gateway: item (fan-out) */
+	CHAT_ITEM,              /* storage -> the gateways of its target's members: item */
 	CHAT_SINCE,             /* gateway -> storage: rid target seq limit */
 	CHAT_ITEMS,             /* storage -> gateway: rid target items */
 	CHAT_HISTORY,           /* gateway -> storage: rid conn nick target op(subcommand) ref1 ref2 limit */
@@ -44,9 +44,10 @@ enum chat_type {
 	                           prefix(the old prefix) op(chat_nick_step) target(the other nick):
 	                           one step of a nick change (docs/chat.md, "Nick change") */
 	CHAT_NICK_DONE,         /* session -> gateway: rid conn nick status op(the step) */
-	CHAT_FANOUT_MARK,       /* storage -> every gateway, every second: seq(ITEMs fanned out
-	                           since it started, lost ones included) evseq(its epoch): a
-	                           gateway that received fewer lost some, and repairs */
+	CHAT_FANOUT_MARK,       /* storage -> every gateway, every second: seq(ITEMs sent to
+	                           this gateway since it started, lost ones included)
+	                           evseq(its epoch): a gateway that received fewer lost some,
+	                           and repairs */
 	CHAT_TYPE_END,
 };
 
