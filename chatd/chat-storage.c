@@ -8,8 +8,8 @@
  * One loop. A turn is one lc_loop_once: every message that arrived is decoded and handled;
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
- * the gateways serving the target's members: fan_targets), corked. Nothing is answered before its commit; a retry with a journaled
- * dedupe key gets the original item and commits nothing. The rest of the journal's work (the
+ * the gateways serving the target's members: fan_targets), corked. Nothing is answered
+ * before its commit; a retry with a journaled dedupe key gets the original item and commits nothing. The rest of the journal's work (the
  * WAL checkpoint, the index flush) is done in bounded pieces after a turn's replies went out,
  * at most one piece a turn, so that no message waits behind more than one (background()).
  *
@@ -99,6 +99,7 @@ static uint64_t epoch;                  /* this start's id */
  * bitmap of them all (gwwords words; a fan-out's targets are such a bitmap) */
 static char (*gwname)[24];
 static uint64_t *fanned, *gwall;
+static uint64_t *gwone, *gwprev;        /* scratch: one nick's gateway; a set before an event */
 static size_t gwwords;
 
 static int64_t
@@ -211,12 +212,20 @@ gateways_init(void)
 	gwwords = ((size_t)ngw + 63) / 64;
 	if (!(gwname = calloc((size_t)ngw + 1, sizeof *gwname)) ||
 	    !(fanned = calloc((size_t)ngw + 1, sizeof *fanned)) ||
-	    !(gwall = calloc(gwwords + 1, sizeof *gwall)))
+	    !(gwall = calloc(gwwords + 1, sizeof *gwall)) ||
+	    !(gwone = calloc(gwwords + 1, sizeof *gwone)) ||
+	    !(gwprev = calloc(gwwords + 1, sizeof *gwprev)))
 		lc_die(LC_EXIT_TEMP, "out of memory");
 	for (int k = 0; k < ngw; k++) {
 		snprintf(gwname[k], sizeof gwname[k], "chatd.%d", k);
 		gwall[k / 64] |= UINT64_C(1) << (k % 64);
 	}
+}
+
+static bool
+gw_in(const uint64_t *set, int k)
+{
+	return set[k / 64] & UINT64_C(1) << (k % 64);
 }
 
 /* The gateway a registered nick is connected to (its connection id "chatd.K/FD/SERIAL"), or
@@ -262,7 +271,6 @@ chan_gws(struct bk_chan *c)
 static const uint64_t *
 fan_targets(const char *target)
 {
-	static uint64_t *one;
 	struct bk_chan *c;
 	int k;
 
@@ -270,11 +278,9 @@ fan_targets(const char *target)
 		return (c = bk_chan_find(&chans, target)) ? chan_gws(c) : gwall;
 	if ((k = gw_of(target)) < 0)
 		return gwall;
-	if (!one && !(one = calloc(gwwords + 1, sizeof *one)))
-		lc_die(LC_EXIT_TEMP, "out of memory");
-	memset(one, 0, gwwords * sizeof *one);
-	one[k / 64] |= UINT64_C(1) << (k % 64);
-	return one;
+	memset(gwone, 0, gwwords * sizeof *gwone);
+	gwone[k / 64] |= UINT64_C(1) << (k % 64);
+	return gwone;
 }
 
 /* An ITEM to the gateways of `to` (a bitmap), encoded once, counted per gateway. */
@@ -290,7 +296,7 @@ fan_out_to(const struct chat_item *item, const uint64_t *to)
 	}
 	n = encode_out(CHAT_ITEM, &body);
 	for (int k = 0; k < ngw; k++)
-		if (to[k / 64] & UINT64_C(1) << (k % 64)) {
+		if (gw_in(to, k)) {
 			defer_send(gwname[k], CHAT_ITEM, body, n);
 			fanned[k]++;
 		}
@@ -354,13 +360,12 @@ chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text,
 {
 	char data[CHAT_TEXT_MAX + CHAT_PREFIX_MAX + 32];
 	struct chat_item it;
-	uint64_t *to = NULL;
+	const uint64_t *to = NULL;
 
 	snprintf(data, sizeof data, "%" PRId64 "\n%s\n%s", ms, prefix, text);
 	if (kind == CHAT_K_PART || kind == CHAT_K_QUIT) {         /* the leaver's gateway too */
-		if (!(to = malloc((gwwords + 1) * sizeof *to)))
-			lc_die(LC_EXIT_TEMP, "out of memory");
-		memcpy(to, chan_gws(c), gwwords * sizeof *to);
+		memcpy(gwprev, chan_gws(c), gwwords * sizeof *gwprev);
+		to = gwprev;
 	}
 	if (c->seq == 0)
 		dir_add(DIR_CHANS, &dirseq_chans, c->key);
@@ -372,7 +377,6 @@ chan_event_at(struct bk_chan *c, int kind, const char *prefix, const char *text,
 		lc_die(LC_EXIT_BUG, "channel event: %s", strerror(errno));
 	event_item(&it, c->key, c->seq, kind, ms, prefix, text);
 	fan_out_to(&it, to ? to : chan_gws(c));
-	free(to);
 }
 
 static void
@@ -1120,5 +1124,7 @@ main(int argc, char **argv)
 	free(gwname);
 	free(fanned);
 	free(gwall);
+	free(gwone);
+	free(gwprev);
 	lc_exit(A, "shutdown");
 }
