@@ -9,7 +9,8 @@
  * the POSTs are checked (membership) and queued, and after the turn they are journaled in ONE
  * transaction (group commit, journal_append), then answered (POSTED) and fanned out (ITEM to
  * the gateways serving the target's members: fan_targets), corked. Nothing is answered
- * before its commit; a retry with a journaled dedupe key gets the original item and commits nothing. The rest of the journal's work (the
+ * before its commit; a retry with a journaled dedupe key gets the original item and commits
+ * nothing. The rest of the journal's work (the
  * WAL checkpoint, the index flush) is done in bounded pieces after a turn's replies went out,
  * at most one piece a turn, so that no message waits behind more than one (background()).
  *
