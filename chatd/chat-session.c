@@ -105,7 +105,12 @@ static uint64_t ridseq, load_rid, sends;
 static struct lc_timer retry;
 static int64_t retry_ivl = RETRY_MS, last_answer;
 static struct chat_msg in, out;         /* large: one each */
-static char (*mon)[64];                 /* gateways monitored */
+struct gwmon {                          /* a gateway incarnation monitored */
+	char name[64];
+	pid_t pid;                      /* 0: the name (ids without a pid) */
+	uint64_t ref;
+};
+static struct gwmon *mon;
 static size_t nmon;
 
 static struct ukey **keys;              /* hash of struct ukey by key */
@@ -188,16 +193,24 @@ resv_of(const char *nick)
 	return e && e->resv[0] ? e->resv : NULL;
 }
 
-/* Forget the reservations of every connection of gateway prefix `pre` ("chatd.K/"). */
-static void
-resv_drop_gateway(const char *pre)
+/* Whether connection id conn was made by g's incarnation. */
+static int
+conn_of(const char *conn, const struct gwmon *g)
 {
-	size_t n = strlen(pre);
+	size_t n = chat_conn_gwlen(conn);
 
+	return n == strlen(g->name) && memcmp(conn, g->name, n) == 0 &&
+	    chat_conn_pid(conn) == g->pid;
+}
+
+/* Forget the reservations of every connection of gateway incarnation g. */
+static void
+resv_drop_gateway(const struct gwmon *g)
+{
 	for (size_t b = 0; b < keycap; b++)
 		for (struct ukey *e = keys[b], *nx; e; e = nx) {
 			nx = e->next;
-			if (strncmp(e->resv, pre, n) == 0) {
+			if (e->resv[0] && conn_of(e->resv, g)) {
 				e->resv[0] = '\0';
 				key_put(e);
 			}
@@ -391,16 +404,19 @@ on_retry(struct lc_loop *l, struct lc_timer *t)
 static void
 monitor_gateway(const char *conn)
 {
-	char gw[64];
+	struct gwmon g = { .pid = chat_conn_pid(conn) };
 
-	snprintf(gw, sizeof gw, "%.*s", (int)strcspn(conn, "/"), conn);
+	snprintf(g.name, sizeof g.name, "%.*s", (int)chat_conn_gwlen(conn), conn);
 	for (size_t i = 0; i < nmon; i++)
-		if (strcmp(mon[i], gw) == 0)
+		if (mon[i].pid == g.pid && strcmp(mon[i].name, g.name) == 0)
 			return;
 	if (!(mon = realloc(mon, (nmon + 1) * sizeof *mon)))
 		lc_die(LC_EXIT_TEMP, "out of memory");
-	snprintf(mon[nmon++], sizeof *mon, "%s", gw);
-	lc_monitor(A, gw);
+	/* by incarnation: a request that a gateway sent just before it died, served after its
+	 * death was seen, gets "noproc" at once, and the DOWN of one incarnation leaves the
+	 * users of the next alone */
+	g.ref = g.pid ? lc_monitor_pid(A, g.name, g.pid) : lc_monitor(A, g.name);
+	mon[nmon++] = g;
 }
 
 static void
@@ -729,34 +745,34 @@ unregister_internal(const char *conn, const char *nick)
 	enqueue(r);
 }
 
-/* A gateway died: unregister its users, and those a request being served or queued may
- * register (the UNREGISTER is served after it: it changes nothing if the nick was not
- * taken). */
+/* A gateway incarnation died (or had died when first seen: "noproc"): unregister its users,
+ * and those a request being served or queued may register (the UNREGISTER is served after
+ * it: it changes nothing if the nick was not taken). */
 static void
 on_down(const struct lc_msg *m)
 {
-	char gw[64], pre[66];
-	size_t n;
+	struct gwmon g;
+	size_t i;
 
-	snprintf(gw, sizeof gw, "%.*s", (int)m->fromlen, m->from);
-	for (size_t i = 0; i < nmon; i++)
-		if (strcmp(mon[i], gw) == 0) {
-			memcpy(mon[i], mon[--nmon], sizeof *mon);
-			break;
-		}
-	snprintf(pre, sizeof pre, "%s/", gw);
-	n = strlen(pre);
-	resv_drop_gateway(pre);
-	for (size_t i = 0; i < users.n; i++) {
+	for (i = 0; i < nmon && mon[i].ref != m->ref; i++)
+		;
+	if (i == nmon)
+		return;         /* not a monitor of ours */
+	g = mon[i];
+	mon[i] = mon[--nmon];
+	lc_info("%.*s (pid %ld) is down (%.*s): its connections' users are unregistered",
+	    (int)m->fromlen, m->from, (long)g.pid, (int)m->len, (const char *)m->body);
+	resv_drop_gateway(&g);
+	for (i = 0; i < users.n; i++) {
 		struct bk_user *u = users.v[i];
-		if (u->registered && strncmp(u->conn, pre, n) == 0)
+		if (u->registered && conn_of(u->conn, &g))
 			unregister_internal(u->conn, u->nick);
 	}
 	for (size_t b = 0; b < keycap; b++)
 		for (struct ukey *e = keys[b]; e; e = e->next)
 			for (struct req *q = e->head; q; q = q->knext)
 				if ((q->type == CHAT_REGISTER || q->type == CHAT_NICK) &&
-				    strncmp(q->conn, pre, n) == 0) {
+				    conn_of(q->conn, &g)) {
 					unregister_internal(q->conn, q->nick);
 					break;
 				}

@@ -229,7 +229,7 @@ gw_in(const uint64_t *set, int k)
 	return set[k / 64] & UINT64_C(1) << (k % 64);
 }
 
-/* The gateway a registered nick is connected to (its connection id "chatd.K/FD/SERIAL"), or
+/* The gateway a registered nick is connected to (its connection id "chatd.K/FD/SERIAL/PID"), or
  * -1: not registered, or not by a gateway of the pool. */
 static int
 gw_of(const char *nick)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "letitcrash/actor.h"
 #include "letitcrash/exit.h"
@@ -118,6 +119,11 @@ main(int argc, char **argv)
 	if (!(gw.actor = lc_actor_open(NULL, NULL, &loop)))
 		lc_die_sys(LC_EXIT_TEMP, "unable to open the mailbox");
 	gw.name = lc_actor_name(gw.actor);
+	gw.pid = getpid();
+	/* a connection id, "NAME/FD/SERIAL/PID", must fit whole: sessions match it by prefix */
+	if (strlen(gw.name) > CHAT_CONN_MAX - 44)
+		lc_die(LC_EXIT_USAGE, "gateway name %s: longer than %d bytes", gw.name,
+		    CHAT_CONN_MAX - 44);
 	lc_actor_on_bad_frame(gw.actor, lc_log_bad_frames, NULL);
 	lc_actor_on_message(gw.actor, gw_on_message, &gw);
 	lc_hook_add(&loop, &gw.flushh, on_wait, &gw);

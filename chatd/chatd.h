@@ -277,7 +277,7 @@ struct gw_text {
 struct gw_conn {
 	struct gw *gw;
 	int fd;
-	char id[CHAT_CONN_MAX + 1];     /* "chatd.K/FD/SERIAL" */
+	char id[CHAT_CONN_MAX + 1];     /* "chatd.K/FD/SERIAL/PID" */
 	struct lc_io io;
 	uint32_t events;                /* what io is watched for */
 	struct lc_timer flood_timer;
@@ -385,6 +385,7 @@ struct gw {
 	struct gw_conn **conns;         /* by fd */
 	size_t nconns;
 	uint64_t next_serial, next_rid;
+	pid_t pid;                      /* in every connection id: this incarnation */
 	struct gw_req *reqs[GW_REQ_BUCKETS];
 	size_t nreqs;
 	struct gw_rto rto;

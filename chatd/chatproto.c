@@ -246,6 +246,31 @@ chat_shard(const char *nick, unsigned n)
 	return n ? h % n : 0;
 }
 
+size_t
+chat_conn_gwlen(const char *conn)
+{
+	return strcspn(conn, "/");
+}
+
+pid_t
+chat_conn_pid(const char *conn)
+{
+	const char *p = conn;
+	long v = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (!(p = strchr(p, '/')))
+			return 0;
+		else
+			p++;
+	if (*p < '1' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((v = v * 10 + (*p - '0')) > 0x7fffffff)
+			return 0;
+	return *p ? 0 : (pid_t)v;
+}
+
 uint64_t
 chat_hash(const char *s)
 {

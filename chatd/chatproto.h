@@ -72,7 +72,7 @@ enum chat_hist {
 	CHAT_H_LATEST = 1, CHAT_H_BEFORE, CHAT_H_AFTER, CHAT_H_BETWEEN, CHAT_H_AROUND,
 };
 
-#define CHAT_CONN_MAX     63    /* "chatd.K/FD/SERIAL" */
+#define CHAT_CONN_MAX     63    /* "chatd.K/FD/SERIAL/PID" */
 #define CHAT_NICK_MAX     30
 #define CHAT_USER_MAX     32
 #define CHAT_HOST_MAX     63
@@ -134,6 +134,11 @@ struct chat_msg {
 /* The session worker owning a nick: FNV-1a (32 bit) of the nick casefolded by CASEMAPPING=ascii,
  * modulo the number of session workers. Gateways and sessions must agree: this is the one. */
 unsigned chat_shard(const char *nick, unsigned nsessions);
+/* A connection id "GATEWAY/FD/SERIAL/PID": the length of its gateway's name (up to the first
+ * '/'), and the pid of the gateway's incarnation that made it (0: the id has no such field,
+ * as in journals written before 2026-11-22 and in the test tools' ids). */
+size_t chat_conn_gwlen(const char *conn);
+pid_t chat_conn_pid(const char *conn);
 /* A 64-bit hash of a string for in-memory tables and "seen" checks (FNV-1a, its high bits
  * folded into the low ones, which mix poorly); never stored. */
 uint64_t chat_hash(const char *s);

@@ -466,8 +466,8 @@ conn_new(struct gw *gw, int fd, const struct sockaddr_storage *ss)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->gw = gw;
 	c->fd = fd;
-	snprintf(c->id, sizeof c->id, "%s/%d/%llu", gw->name, fd,
-	    (unsigned long long)gw->next_serial++);
+	snprintf(c->id, sizeof c->id, "%s/%d/%llu/%ld", gw->name, fd,
+	    (unsigned long long)gw->next_serial++, (long)gw->pid);
 	if (getnameinfo((const struct sockaddr *)ss, sizeof *ss, c->addr, sizeof c->addr, NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(c->addr, sizeof c->addr, "%s", "unknown");

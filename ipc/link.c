@@ -173,6 +173,38 @@ lc_monitor(struct lc_actor *a, const char *name)
 	return ref;
 }
 
+/* The watcher's view is enough when it says pid holds the name (its exit, if past, is still
+ * to be delivered); anything else is asked of the owning supervisor: after an answer, pid
+ * not holding the name means it has ended, since it ran before the question. */
+uint64_t
+lc_monitor_pid(struct lc_actor *a, const char *name, pid_t pid)
+{
+	struct lc_links *L = links_of(a);
+	pid_t cur = 0;
+	if (!name_ok(name) || pid <= 0) {
+		errno = EINVAL;
+		return 0;
+	}
+	if (watch(L) < 0 || grow((void **)&L->mons, &L->capmons, L->nmons, sizeof *L->mons) < 0)
+		return 0;
+	int r = lc_watch_lookup(L->w, name, 0, &cur, NULL);
+	if (r != 1 || cur != pid)
+		r = lc_watch_lookup(L->w, name, LC_WATCH_FRESH_STRICT, &cur, NULL);
+	if (r < 0 && errno != ETIMEDOUT)
+		return 0;
+	uint64_t ref = L->next_ref++;
+	if (r == 0 || (r == 1 && cur != pid)) {
+		if (lc__actor_post(a, LC_MSG_DOWN, name, ref, "noproc", 6) < 0)
+			return 0;
+		return ref;
+	}
+	struct lmon *m = &L->mons[L->nmons++];  /* r < 0: cannot tell, watched as if alive */
+	m->ref = ref;
+	m->pid = pid;
+	strcpy(m->name, name);
+	return ref;
+}
+
 int
 lc_demonitor(struct lc_actor *a, uint64_t ref)
 {

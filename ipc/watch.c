@@ -699,8 +699,8 @@ lc_watch_close(struct lc_watch *w)
 	free(w);
 }
 
-/* Bring s up to date, waiting. */
-static void
+/* Bring s up to date, waiting: 0, or -1 when it did not answer. */
+static int
 sync_sup(struct lc_watch *w, struct wsup *s)
 {
 	char *r;
@@ -709,26 +709,34 @@ sync_sup(struct lc_watch *w, struct wsup *s)
 		on_info(w, s, r, &seq);
 		free(r);
 	}
-	if (!r || s->dead || seq <= s->last)
-		return;
+	if (!r)
+		return -1;
+	if (s->dead || seq <= s->last)
+		return 0;
 	char num[24];
 	snprintf(num, sizeof num, "%llu", (unsigned long long)s->last);
 	if ((r = req_sync(s, "events", num)))
 		on_events(w, s, r);
 	free(r);
+	return r ? 0 : -1;
 }
 
 int
 lc_watch_lookup(struct lc_watch *w, const char *name, int fresh, pid_t *pid, const char **sup)
 {
 	struct wname *e = name_find(w, name);
+	int stale = 0;
 	if (fresh) {
 		if (e && e->sup)
-			sync_sup(w, e->sup);
+			stale = sync_sup(w, e->sup) < 0;
 		else
 			for (size_t i = 0; i < w->nsups; i++)
-				sync_sup(w, w->sups[i]);
+				stale |= sync_sup(w, w->sups[i]) < 0;
 		e = name_find(w, name);
+	}
+	if (stale && fresh == LC_WATCH_FRESH_STRICT) {
+		errno = ETIMEDOUT;
+		return -1;
 	}
 	if (!e || e->pid == 0)
 		return 0;

@@ -216,3 +216,45 @@ def test_gateway_death_unregisters_its_users():
         r = register(t, "frank", "chatd.1/9/1")
         expect(r["type"] == "nick_in_use", "frank (on chatd.0) still there: %s" % r, t)
         t.stop()
+
+
+def test_request_from_a_dead_gateway_incarnation():
+    """A REGISTER sent by a gateway just before it died, served after the session saw the
+    death (here: sent after it, with the dead incarnation's pid in the connection id), must
+    not hold the nick; and that incarnation's DOWN must leave the next one's users alone."""
+    with tree() as t:
+        t.start()
+        old = t.pid("chatd.0")
+        mark = t.mark()
+        t.kill("chatd.0")
+        new = t.wait_event(lambda e: e.kind == "start" and e.child == "chatd.0" and
+                           e.pid != old, mark, what="chatd.0 restarted").pid
+        keep = "chatd.0/4/2/%d" % new
+        expect(register(t, "keep", keep)["type"] == "registered", "keep on the new chatd.0", t)
+        other = "chatd.1/5/1/%d" % t.pid("chatd.1")
+        mark = t.mark()
+        r = register(t, "ghost", "chatd.0/3/1/%d" % old)
+        expect(r["type"] == "registered", "the late request is served: %s" % r, t)
+        t.wait_line(r"chatd\.0 \(pid %d\) is down \(noproc\)" % old, mark)
+        # the ghost's nick was given back: a live connection takes it
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            r = register(t, "ghost", other)
+            if r["type"] == "registered" or time.monotonic() > deadline:
+                break
+        expect(r["type"] == "registered", "a dead incarnation's late REGISTER holds "
+               "no nick: %s" % r, t)
+        r = register(t, "keep", "chatd.1/6/1/%d" % t.pid("chatd.1"))
+        expect(r["type"] == "nick_in_use", "the old incarnation's DOWN left the new one's "
+               "user: %s" % r, t)
+        # a live incarnation's user stays, and goes with that incarnation's death
+        mark = t.mark()
+        t.kill("chatd.0")
+        t.wait_line(r"chatd\.0 \(pid %d\) is down" % new, mark)
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            r = register(t, "keep", "chatd.1/7/1/%d" % t.pid("chatd.1"))
+            if r["type"] == "registered" or time.monotonic() > deadline:
+                break
+        expect(r["type"] == "registered", "keep freed by her incarnation's death: %s" % r, t)
+        t.stop()

@@ -128,6 +128,7 @@ def register_burst(t, port, kill=None):
     if kill:
         t.wait_event(lambda e: e.kind == "exit" and e.pid == pid[0], since=mark, timeout=30)
         t.wait_start(kill, since=mark, timeout=30)
+        b.killed = pid[0]
     alive = [i for i in range(len(b.socks)) if not pid or gws[i] != pid[0]]
     for i in alive:
         expect(got[i] is not None, "#%d (gateway %d) was not disconnected" % (i, gws[i]), t)
@@ -198,6 +199,30 @@ def join_burst(t, b, winners, kill=None):
                                       sorted({n for n in names if names.count(n) > 1})[:5]), t)
 
 
+def check_freed(t, port, winners, dead):
+    """After the gateway of pid `dead` was killed in the burst: every nick without a winner
+    among the connections left open is free again. Its session unregistered the dead
+    incarnation's users, also those that a request sent just before the death registered
+    after it (docs/chat.md, "A gateway's death"). A probe takes each such nick in turn."""
+    t.wait_line(r"chatd\.0 \(pid %d\) is down" % dead)
+    free = sorted({nick_of(i) for i in range(NICKS * RIVALS)} - set(winners))
+    print("  %d nicks had no winner left open: each must be free" % len(free))
+    probe = Client(port, "probe")
+    try:
+        deadline = time.monotonic() + 20 * SLOW
+        for nick in free:
+            while True:
+                probe.send("NICK " + nick)
+                line = probe.wait(r" NICK :%s$| 433 \S+ %s " % (nick, nick))
+                if " 433 " not in line:
+                    break
+                # its unregistration may still be on its way to the journal: ask again
+                expect(time.monotonic() < deadline, "%s still taken %ss after its gateway's "
+                       "death" % (nick, 20 * SLOW), t)
+    finally:
+        probe.close()
+
+
 def served(t):
     """After the tree stopped: the sessions' high-water marks of requests out at storage."""
     return [int(m.group(1)) for m in
@@ -219,6 +244,8 @@ def pipeline_run(kill_reg=None, kill_join=None):
                 expect(len(alive) < NICKS * RIVALS,
                        "some connections were on the killed gateway", t)
             check_winners(t, port, b, winners, alive, every=not gateway)
+            if gateway:
+                check_freed(t, port, winners, b.killed)
             if not gateway:
                 join_burst(t, b, winners, kill_join)
         finally:
@@ -249,8 +276,8 @@ test_storage_killed_in_registration_and_join_bursts.timeout = 300
 
 def test_gateway_killed_in_registration_burst():
     """chatd.0 is killed -9 at the first 001: its connections are closed; every other one ends
-    registered or refused as usual, with one winner per nick among them. (Whether each nick
-    of a killed connection is free again is not checked: a request the gateway sent just before
-    its death may reach the session after the gateway's DOWN, docs/chat.md.)"""
+    registered or refused as usual, with one winner per nick among them; every nick without
+    such a winner is free again, also one that a request the gateway sent just before its
+    death registered after the session saw it die (docs/chat.md)."""
     pipeline_run(kill_reg="chatd.0")
 test_gateway_killed_in_registration_burst.timeout = 300

@@ -305,7 +305,7 @@ def never_reads(port, t, stop):
     answers(c, " 366 %s #big :End of /NAMES list" % nick)
     # 45 KB of history per line, never read: the sendq fills
     c.s.sendall(b"CHATHISTORY LATEST #big * 100\r\n" * 5000)
-    t.wait_line(r"^chatd: chatd\.\d/\d+/\d+: SendQ exceeded", m, timeout=30)
+    t.wait_line(r"^chatd: chatd\.\d/\d+/\d+/\d+: SendQ exceeded", m, timeout=30)
     end = time.monotonic() + 10 * SLOW
     try:            # closed: a send soon fails (reset)
         while time.monotonic() < end:
@@ -539,7 +539,7 @@ def test_connections_per_ip_limited():
             c.close()
             time.sleep(0.05)
         expect(line == ":%s PONG %s :in" % (SRV, SRV), "a slot freed by a close: %r" % line, t)
-        t.wait_line(r"^chatd: chatd\.0/\d+/\d+: 4 connections from 127\.0\.0\.2, over the "
+        t.wait_line(r"^chatd: chatd\.0/\d+/\d+/\d+: 4 connections from 127\.0\.0\.2, over the "
                     r"limit of 3: refused \(1 in all\)$")
         for x in ok + [c]:
             x.close()

@@ -146,6 +146,24 @@ test_bounds(void **state)
 	assert_int_equal(chat_decode(CHAT_ITEMS, many, 12, &b), -1);
 }
 
+/* A connection id's gateway and incarnation: "GATEWAY/FD/SERIAL/PID". */
+static void
+test_conn_id(void **state)
+{
+	assert_int_equal(chat_conn_pid("chatd.3/17/1763842000123/4242"), 4242);
+	assert_int_equal(chat_conn_gwlen("chatd.3/17/1763842000123/4242"), 7);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1"), 0);              /* before pids */
+	assert_int_equal(chat_conn_gwlen("chatd.0"), 7);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/"), 0);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/0"), 0);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/-3"), 0);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/12x"), 0);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/12/3"), 0);
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/99999999999"), 0); /* over a pid_t */
+	assert_int_equal(chat_conn_pid("chatd.0/5/1/2147483647"), 2147483647);
+	assert_int_equal(chat_conn_pid(""), 0);
+}
+
 int
 main(void)
 {
@@ -153,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_every_type_round_trips),
 		cmocka_unit_test(test_not_ours),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_conn_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

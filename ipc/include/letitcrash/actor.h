@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "letitcrash/loop.h"
 #include "letitcrash/msg.h"
@@ -78,8 +79,12 @@ void lc_actor_on_message(struct lc_actor *a, lc_actor_fn *fn, void *arg);
  * when the process now holding that name exits, or at once ("noproc") if none does; it fires
  * once. lc_link: both ways; when either exits with a reason other than normal, the other exits
  * with the same reason, unless it traps exits: then it gets an EXIT message (from = the dead
- * one, body = reason). */
+ * one, body = reason). lc_monitor_pid: a monitor of one incarnation, the process `pid` under
+ * `name` (OTP's monitor of a pid): DOWN when it exits, or at once ("noproc") if, the owning
+ * supervisor asked, it holds the name no more; if that supervisor does not answer, the
+ * monitor is made as if pid still held the name. */
 uint64_t lc_monitor(struct lc_actor *a, const char *name);
+uint64_t lc_monitor_pid(struct lc_actor *a, const char *name, pid_t pid);
 int lc_demonitor(struct lc_actor *a, uint64_t ref);
 int lc_link(struct lc_actor *a, const char *name);
 int lc_unlink(struct lc_actor *a, const char *name);

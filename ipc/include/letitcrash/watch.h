@@ -71,9 +71,12 @@ void lc_watch_close(struct lc_watch *w);
 
 /* Which pid holds `name` now. fresh: first bring the watcher up to date with the supervisor
  * that owns the name (all of them if unknown), waiting at most LC_WATCH_REQ_MS for each;
- * events that this delivers run the callback before lc_watch_lookup returns. Returns 1 with
- * *pid (and *sup, if not NULL, the owning supervisor's name, valid until the next call into
- * the watcher), 0 when nothing runs under that name, or -1 with errno. */
+ * events that this delivers run the callback before lc_watch_lookup returns. A supervisor
+ * that does not answer leaves what the watcher knew, unless fresh is LC_WATCH_FRESH_STRICT:
+ * then -1 with ETIMEDOUT. Returns 1 with *pid (and *sup, if not NULL, the owning supervisor's
+ * name, valid until the next call into the watcher), 0 when nothing runs under that name, or
+ * -1 with errno. */
+#define LC_WATCH_FRESH_STRICT 2
 int lc_watch_lookup(struct lc_watch *w, const char *name, int fresh, pid_t *pid,
     const char **sup);
 
