@@ -10,8 +10,9 @@
  * At most WINDOW clients (default 256) are being set up at once: the server's queue, and so
  * each client's wait, is the clients' windows over its rate (a client not joined SETUP_MS
  * after it started is given up).
- * stdout, one line each: `ready OPEN REGISTERED FAILED SLOWEST_MS` once setup is over (every
- * client joined, or given up on; the longest a joined client waited), then for each `post` read on stdin: the first member of every
+ * stdout, one line each: `ready OPEN REGISTERED FAILED SLOWEST_MS WHY...` once setup is over
+ * (every client joined, or given up on; the longest a joined client waited; the failures by
+ * cause, in the order of enum why), then for each `post` read on stdin: the first member of every
  * channel posts one line, and `fanout RECEIVED EXPECTED MS` says how many members received
  * it (the poster excepted) and how long the last one took (giving up after FANOUT_MS). EOF on
  * stdin: exit (closing all). PINGs are answered, also while waiting for orders (the gateways
@@ -44,6 +45,9 @@
 #define ORDERS      UINT32_MAX  /* the epoll tag of stdin */
 
 enum state { C_IDLE, C_CONNECTING, C_REGISTERING, C_JOINING, C_JOINED, C_FAILED };
+/* why a client failed: printed in this order on the ready line */
+enum why { W_CONNECT, W_SEND, W_CLOSED, W_433, W_ERROR, W_LATE_CONNECT, W_LATE_REGISTER,
+	W_LATE_JOIN, W_END };
 
 struct client {
 	int fd;
@@ -56,7 +60,7 @@ struct client {
 
 static struct client *C;
 static unsigned n, first, per_chan, port, nsetup, next_start;
-static unsigned nopen, njoined, nfailed, window = 256;
+static unsigned nopen, njoined, nfailed, window = 256, whys[W_END];
 static int64_t slowest;                 /* ms: the longest setup of a joined client */
 static const char *prefix = "bc";
 static struct sockaddr_in src, dst;
@@ -89,7 +93,7 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void fail(struct client *c);
+static void fail(struct client *c, enum why w);
 
 /* Write a whole short line (idle connections: the socket buffer always takes it). */
 static void
@@ -103,14 +107,15 @@ say(struct client *c, const char *fmt, ...)
 	len = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	if (write(c->fd, buf, (size_t)len) != len)
-		fail(c);
+		fail(c, W_SEND);
 }
 
 static void
-fail(struct client *c)
+fail(struct client *c, enum why w)
 {
 	if (c->st == C_FAILED)
 		return;
+	whys[w]++;
 	if (c->st != C_JOINED)
 		nsetup--;
 	else
@@ -149,7 +154,7 @@ start(unsigned i)
 	} while ((rc = bind(c->fd, (struct sockaddr *)&src, sizeof src)) < 0 && errno == EADDRINUSE);
 	if (rc < 0 ||
 	    (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS)) {
-		fail(c);
+		fail(c, W_CONNECT);
 		return;
 	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = i };
@@ -182,7 +187,7 @@ on_line(unsigned i, char *line)
 		if (now_ms() - c->since > slowest)
 			slowest = now_ms() - c->since;
 	} else if (c->st != C_JOINED && (!strncmp(cmd, "433 ", 4) || !strncmp(line, "ERROR", 5))) {
-		fail(c);
+		fail(c, *cmd == '4' ? W_433 : W_ERROR);
 	} else if (posting && !strncmp(cmd, "PRIVMSG ", 8) && strstr(cmd, ":probe") &&
 	    !c->got_probe) {
 		c->got_probe = 1;
@@ -206,7 +211,7 @@ on_input(unsigned i)
 		if (r < 0 && errno == EAGAIN)
 			return;
 		if (r <= 0) {
-			fail(c);
+			fail(c, W_CLOSED);
 			return;
 		}
 		size_t len = have + (size_t)r, off = 0;
@@ -251,7 +256,7 @@ on_event(unsigned i, uint32_t events)
 		if (!(events & EPOLLOUT))
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || err) {
-			fail(c);
+			fail(c, W_CONNECT);
 			return;
 		}
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
@@ -284,7 +289,8 @@ run(int (*done)(void), int64_t ms)
 		check = now + 1000;
 		for (unsigned i = 0; i < next_start && nsetup; i++)
 			if (C[i].st > C_IDLE && C[i].st < C_JOINED && now - C[i].since > SETUP_MS)
-				fail(&C[i]);
+				fail(&C[i], C[i].st == C_CONNECTING ? W_LATE_CONNECT :
+				    C[i].st == C_REGISTERING ? W_LATE_REGISTER : W_LATE_JOIN);
 	}
 }
 
@@ -344,7 +350,10 @@ main(int argc, char **argv)
 	struct epoll_event oev = { .events = EPOLLIN, .data.u32 = ORDERS };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &oev) < 0)
 		die(111, "epoll_ctl (stdin)");
-	printf("ready %u %u %u %lld\n", nopen, njoined, nfailed, (long long)slowest);
+	printf("ready %u %u %u %lld", nopen, njoined, nfailed, (long long)slowest);
+	for (int w = 0; w < W_END; w++)
+		printf(" %u", whys[w]);
+	printf("\n");
 	fflush(stdout);
 	for (;;) {
 		order = 0;
