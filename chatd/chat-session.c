@@ -416,6 +416,10 @@ monitor_gateway(const char *conn)
 	 * death was seen, gets "noproc" at once, and the DOWN of one incarnation leaves the
 	 * users of the next alone */
 	g.ref = g.pid ? lc_monitor_pid(A, g.name, g.pid) : lc_monitor(A, g.name);
+	if (g.ref == 0) {       /* the tree's watcher failed: asked again by the next request */
+		lc_warn_sys("unable to monitor %s (pid %ld)", g.name, (long)g.pid);
+		return;
+	}
 	mon[nmon++] = g;
 }
 
