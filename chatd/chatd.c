@@ -121,9 +121,9 @@ main(int argc, char **argv)
 	gw.name = lc_actor_name(gw.actor);
 	gw.pid = getpid();
 	/* a connection id, "NAME/FD/SERIAL/PID", must fit whole: sessions match it by prefix */
-	if (strlen(gw.name) > CHAT_CONN_MAX - 44)
+	if (strlen(gw.name) > CHAT_CONN_MAX - CHAT_CONN_TAIL)
 		lc_die(LC_EXIT_USAGE, "gateway name %s: longer than %d bytes", gw.name,
-		    CHAT_CONN_MAX - 44);
+		    CHAT_CONN_MAX - CHAT_CONN_TAIL);
 	lc_actor_on_bad_frame(gw.actor, lc_log_bad_frames, NULL);
 	lc_actor_on_message(gw.actor, gw_on_message, &gw);
 	lc_hook_add(&loop, &gw.flushh, on_wait, &gw);

@@ -73,6 +73,7 @@ enum chat_hist {
 };
 
 #define CHAT_CONN_MAX     63    /* "chatd.K/FD/SERIAL/PID" */
+#define CHAT_CONN_TAIL    43    /* its longest "/FD/SERIAL/PID": 3 + 10 + 20 + 10 digits */
 #define CHAT_NICK_MAX     30
 #define CHAT_USER_MAX     32
 #define CHAT_HOST_MAX     63

@@ -146,26 +146,27 @@ lc__links_fini(struct lc_actor *a)
 	*lp = NULL;
 }
 
-uint64_t
-lc_monitor(struct lc_actor *a, const char *name)
+/* Ready to monitor `name`: its watcher open and room for one more monitor; NULL with errno. */
+static struct lc_links *
+mon_prepare(struct lc_actor *a, const char *name)
 {
 	struct lc_links *L = links_of(a);
-	pid_t pid;
 	if (!name_ok(name)) {
 		errno = EINVAL;
-		return 0;
+		return NULL;
 	}
 	if (watch(L) < 0 || grow((void **)&L->mons, &L->capmons, L->nmons, sizeof *L->mons) < 0)
-		return 0;
-	int r = lc_watch_lookup(L->w, name, 1, &pid, NULL);
-	if (r < 0)
-		return 0;
+		return NULL;
+	return L;
+}
+
+/* A new monitor of the process pid under name; pid 0: none runs there, DOWN "noproc" now. */
+static uint64_t
+mon_add(struct lc_actor *a, struct lc_links *L, const char *name, pid_t pid)
+{
 	uint64_t ref = L->next_ref++;
-	if (r == 0) {
-		if (lc__actor_post(a, LC_MSG_DOWN, name, ref, "noproc", 6) < 0)
-			return 0;
-		return ref;
-	}
+	if (pid == 0)
+		return lc__actor_post(a, LC_MSG_DOWN, name, ref, "noproc", 6) < 0 ? 0 : ref;
 	struct lmon *m = &L->mons[L->nmons++];
 	m->ref = ref;
 	m->pid = pid;
@@ -173,36 +174,38 @@ lc_monitor(struct lc_actor *a, const char *name)
 	return ref;
 }
 
+uint64_t
+lc_monitor(struct lc_actor *a, const char *name)
+{
+	struct lc_links *L = mon_prepare(a, name);
+	pid_t pid = 0;
+	int r;
+	if (!L || (r = lc_watch_lookup(L->w, name, 1, &pid, NULL)) < 0)
+		return 0;
+	return mon_add(a, L, name, r ? pid : 0);
+}
+
 /* The watcher's view is enough when it says pid holds the name (its exit, if past, is still
  * to be delivered); anything else is asked of the owning supervisor: after an answer, pid
- * not holding the name means it has ended, since it ran before the question. */
+ * not holding the name means it has ended, since it ran before the question. If the
+ * supervisor does not answer, pid is watched as if it held the name. */
 uint64_t
 lc_monitor_pid(struct lc_actor *a, const char *name, pid_t pid)
 {
-	struct lc_links *L = links_of(a);
+	struct lc_links *L;
 	pid_t cur = 0;
-	if (!name_ok(name) || pid <= 0) {
+	if (pid <= 0) {
 		errno = EINVAL;
 		return 0;
 	}
-	if (watch(L) < 0 || grow((void **)&L->mons, &L->capmons, L->nmons, sizeof *L->mons) < 0)
+	if (!(L = mon_prepare(a, name)))
 		return 0;
 	int r = lc_watch_lookup(L->w, name, 0, &cur, NULL);
 	if (r != 1 || cur != pid)
 		r = lc_watch_lookup(L->w, name, LC_WATCH_FRESH_STRICT, &cur, NULL);
 	if (r < 0 && errno != ETIMEDOUT)
 		return 0;
-	uint64_t ref = L->next_ref++;
-	if (r == 0 || (r == 1 && cur != pid)) {
-		if (lc__actor_post(a, LC_MSG_DOWN, name, ref, "noproc", 6) < 0)
-			return 0;
-		return ref;
-	}
-	struct lmon *m = &L->mons[L->nmons++];  /* r < 0: cannot tell, watched as if alive */
-	m->ref = ref;
-	m->pid = pid;
-	strcpy(m->name, name);
-	return ref;
+	return mon_add(a, L, name, r < 0 || (r == 1 && cur == pid) ? pid : 0);
 }
 
 int
