@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -14,7 +15,9 @@
 #include "chatd.h"
 #include "journal.h"
 
-#define SCHEMA_VERSION 2	/* 2: conversations (conv, conv_seq) */
+#define SCHEMA_VERSION 3	/* 2: conversations (conv, conv_seq); 3: indexes in their own file */
+#define INDEX_VERSION 1		/* the index file's PRAGMA user_version */
+#define INDEX_SUFFIX ".index"	/* the index file: the journal's path and this */
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
 #define INDEX_EVERY 262144	/* tail size that forces an index flush (memory bound) */
@@ -34,8 +37,10 @@ static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";	/* Crockford, lowe
 
 /* The commit path appends to `messages` only (append-only B-tree: few pages per commit). The
  * per-target index and the dedupe index are derived from it and brought up to date in bulk
- * every `index_every` messages (and at close); the messages after meta.indexed_upto (the
- * tail) are indexed in memory, rebuilt from `messages` at open. See docs/journal.md. */
+ * every `index_every` messages (and at close); the messages after imeta.indexed_upto (the
+ * tail) are indexed in memory, rebuilt from `messages` at open. The indexes live in a file of
+ * their own (index_sql, attached as `idx`), so that their pages never ride on the fdatasync
+ * of a message commit; lost or foreign, that file is rebuilt at open. See docs/journal.md. */
 static const char schema_sql[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE messages("
@@ -51,12 +56,6 @@ static const char schema_sql[] =
 	" dedupe TEXT,"		/* the sender's id, unique when not NULL */
 	" conv TEXT,"		/* a direct message's conversation 'DM:nick1,nick2', else NULL */
 	" conv_seq INTEGER);"	/* contiguous from 1 per conv */
-	"CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
-	" id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
-	/* the key itself, not a hash: senders' keys share prefixes, so lookups and the bulk
-	 * inserts of a flush stay on few pages */
-	"CREATE TABLE dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
-	"INSERT INTO meta VALUES ('indexed_upto', 0);"
 	"CREATE TABLE accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
 	" created_ms INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE session_events(user TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -64,12 +63,23 @@ static const char schema_sql[] =
 	"CREATE TABLE session_snapshots(user TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
 	" data BLOB NOT NULL) WITHOUT ROWID;";
 
+/* The index file: derived from `messages`, written without fdatasync at commit. imeta holds
+ * the journal's msgid prefix (whose index this is) and indexed_upto (the watermark). */
+static const char index_sql[] =
+	"CREATE TABLE idx.imeta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE idx.chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
+	" id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
+	/* the key itself, not a hash: senders' keys share prefixes, so lookups and the bulk
+	 * inserts of a flush stay on few pages */
+	"CREATE TABLE idx.dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO idx.imeta VALUES ('indexed_upto', 0);";
+
 #define MSG_COLS "id, ts_ms, target, chan_seq, cmd, source, account, tags, text"
 enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_SYNC_NORMAL, S_SYNC_FULL, S_KEYS, S_N
+	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_KEYS, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -104,8 +114,8 @@ static const char *const st_sql[S_N] = {
 	    " AND conv IS NOT NULL ORDER BY conv, conv_seq",
 	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
 	    " WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL ORDER BY dedupe",
-	[S_MARK_SET] = "UPDATE meta SET value = ?1 WHERE key = 'indexed_upto'",
-	[S_MARK_GET] = "SELECT value FROM meta WHERE key = 'indexed_upto'",
+	[S_MARK_SET] = "UPDATE idx.imeta SET value = ?1 WHERE key = 'indexed_upto'",
+	[S_MARK_GET] = "SELECT value FROM idx.imeta WHERE key = 'indexed_upto'",
 	[S_ACC_INS] = "INSERT INTO accounts(name, hash, created_ms) VALUES (?1, ?2, ?3)",
 	[S_ACC_GET] = "SELECT hash FROM accounts WHERE name = ?1",
 	[S_EV_LAST] = "SELECT seq FROM session_events WHERE user = ?1 ORDER BY seq DESC LIMIT 1",
@@ -118,8 +128,6 @@ static const char *const st_sql[S_N] = {
 	    " ON CONFLICT(user) DO UPDATE SET seq = excluded.seq, data = excluded.data"
 	    " WHERE excluded.seq >= session_snapshots.seq",
 	/* an index flush writes derived data only: it needs no fsync of its own (below) */
-	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
-	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
 	[S_KEYS] = "SELECT dedupe FROM messages WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL",
 };
 
@@ -149,10 +157,12 @@ struct journal {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_N];
 	int64_t next_id;	/* id of the next new message */
-	int64_t indexed;	/* meta.indexed_upto: ids above are indexed in memory only */
+	int64_t indexed;	/* imeta.indexed_upto: ids above are indexed in memory only */
 	int64_t index_every;	/* flush the tail index when it holds this many messages */
 	int64_t last_ts;	/* the largest ts_ms journaled: timestamps never go below it */
 	int wal_pages;		/* frames in the WAL after the last commit (0 after a checkpoint) */
+	int idx_pages;		/* the same for the index file's WAL */
+	int idx_stale;		/* set at open: the index file is to be rebuilt */
 	int wal_max;		/* a commit that leaves this many checkpoints at once */
 	char prefix[PREFIX_LEN + 1];
 	struct tgt *tmap;
@@ -799,45 +809,46 @@ tail_trim(struct journal *j, int64_t upto)
 	free(old);
 }
 
+/* Index the messages with ids in (from, upto] and move the watermark to upto, in one
+ * transaction of the index file (synchronous=NORMAL: its commit does not fdatasync; lost in
+ * a power failure, the rows and their watermark are lost together, and the tail is rebuilt
+ * from `messages` at open). 0, or -1 with everything rolled back. */
+static int
+index_range(struct journal *j, int64_t from, int64_t upto)
+{
+	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, from);
+	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
+	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, from);
+	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 2, upto);
+	sqlite3_bind_int64(st(j, S_MARK_SET), 1, upto);
+	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 1, from);
+	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
+	if (exec_st(j, S_BEGIN) < 0)
+		return -1;
+	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
+	    exec_st(j, S_FLUSH_DUP) < 0 || exec_st(j, S_MARK_SET) < 0 ||
+	    exec_st(j, S_COMMIT) < 0) {
+		rollback(j);
+		return -1;
+	}
+	return 0;
+}
+
 int
 journal_flush_index(struct journal *j, int64_t max)
 {
 	int64_t upto = j->next_id - 1;
-	int e;
 
 	if (max > 0 && upto - j->indexed > max)
 		upto = j->indexed + max;
 	if (upto == j->indexed)
 		return 0;
-	/* Derived data: synchronous=NORMAL, so this commit does not fdatasync the WAL. Its
-	 * frames reach the disk with the next FULL commit's fdatasync (the WAL is written in
-	 * order) or a checkpoint; lost in a power failure, the index and its watermark are lost
-	 * together and the tail is rebuilt from `messages` at open. Messages stay FULL. */
-	if (exec_st(j, S_SYNC_NORMAL) < 0)
+	if (index_range(j, j->indexed, upto) < 0)
 		return -1;
-	if (exec_st(j, S_BEGIN) < 0)
-		goto fail;
-	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, j->indexed);
-	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
-	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 1, j->indexed);
-	sqlite3_bind_int64(st(j, S_FLUSH_DUP), 2, upto);
-	sqlite3_bind_int64(st(j, S_MARK_SET), 1, upto);
-	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 1, j->indexed);
-	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
-	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
-	    exec_st(j, S_FLUSH_DUP) < 0 ||
-	    exec_st(j, S_MARK_SET) < 0 || exec_st(j, S_COMMIT) < 0)
-		goto fail;
 	filter_flushed(j, j->indexed, upto);
 	j->indexed = upto;
 	tail_trim(j, upto);
-	return exec_st(j, S_SYNC_FULL) < 0 ? -1 : 0;
-fail:
-	rollback(j);
-	e = errno;
-	exec_st(j, S_SYNC_FULL);
-	errno = e;
-	return -1;
+	return 0;
 }
 
 int64_t
@@ -869,36 +880,49 @@ static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct journal *j = arg;
+	int *count = strcmp(name, "idx") == 0 ? &j->idx_pages : &j->wal_pages;
 	int log = 0, done = 0;
 
-	j->wal_pages = pages;
+	*count = pages;
 	if (pages >= j->wal_max &&
 	    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
 	    SQLITE_OK)
-		j->wal_pages = 0;
+		*count = 0;
 	return SQLITE_OK;
 }
 
 int
 journal_checkpoint(struct journal *j, int min_pages)
 {
+	int *count = &j->wal_pages;
+	const char *name = "main";
 	int log = 0, done = 0;
 
-	if (j->wal_pages == 0 || j->wal_pages < min_pages)
+	if (*count == 0 || *count < min_pages) {
+		count = &j->idx_pages;	/* the index file's WAL, when the journal's can wait */
+		name = "idx";
+	}
+	if (*count == 0 || *count < min_pages)
 		return 0;
-	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+	if (sqlite3_wal_checkpoint_v2(j->db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
 	    SQLITE_OK)
 		return eio();
 	/* All copied (no reader can hold frames back: the lock is exclusive), and the next
 	 * commit rewinds the WAL. Were some left, the next commit's count would show them. */
-	j->wal_pages = 0;
-	return 1;
+	*count = 0;
+	return count == &j->wal_pages ? 1 : 2;
 }
 
 int
 journal_wal_pages(const struct journal *j)
 {
 	return j->wal_pages;
+}
+
+int
+journal_index_wal_pages(const struct journal *j)
+{
+	return j->idx_pages;
 }
 
 void
@@ -947,8 +971,7 @@ read_int(sqlite3 *db, const char *sql, int64_t *v)
 }
 
 /* Version 1 to 2: number the direct messages already journaled in their conversations
- * (conv, conv_seq) and index those under the watermark in chan_index (load_state indexes the
- * tail in memory). One transaction; reads every message once. 0 or -1. */
+ * (conv, conv_seq). One transaction; reads every message once. 0 or -1. */
 static int
 migrate_v1(struct journal *j)
 {
@@ -977,11 +1000,9 @@ migrate_v1(struct journal *j)
 			break;
 		sqlite3_reset(u);
 	}
+	/* the conversations' index rows come with the index file's rebuild (migrate_v2) */
 	if (rc == SQLITE_DONE)
-		rc = sqlite3_exec(j->db, "INSERT INTO chan_index(target, chan_seq, id)"
-		    " SELECT conv, conv_seq, id FROM messages WHERE conv IS NOT NULL AND id <="
-		    " (SELECT value FROM meta WHERE key = 'indexed_upto') ORDER BY conv, conv_seq;"
-		    "PRAGMA user_version = 2; COMMIT", NULL, NULL, NULL);
+		rc = sqlite3_exec(j->db, "PRAGMA user_version = 2; COMMIT", NULL, NULL, NULL);
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
@@ -993,37 +1014,172 @@ out:
 	return eio();
 }
 
-/* Pragmas, schema (created, migrated or checked), msgid prefix. */
+/* Version 2 to 3: the indexes move to their own file. Those in the journal are dropped and
+ * the index file is rebuilt from `messages` (journal_open). 0 or -1. */
+static int
+migrate_v2(struct journal *j)
+{
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE; DROP TABLE IF EXISTS chan_index;"
+	    "DROP TABLE IF EXISTS dedupe; DELETE FROM meta WHERE key = 'indexed_upto';"
+	    "PRAGMA user_version = 3; COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		if (!sqlite3_get_autocommit(j->db))
+			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		return eio();
+	}
+	j->idx_stale = 1;
+	return 0;
+}
+
+/* Read one text value into buf[size] ("" if none or too long). 0, or -1 with the SQLite
+ * error left in the handle. */
+static int
+read_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+	    (size_t)sqlite3_column_bytes(s, 0) < size)
+		memcpy(buf, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0) + 1);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Attach the index file (the journal's path and INDEX_SUFFIX) as `idx`: WAL, and
+ * synchronous=NORMAL, since its content is derived. An SQLite result code. */
+static int
+index_attach(struct journal *j, char *path, size_t size)
+{
+	const char *main_path = sqlite3_db_filename(j->db, "main");
+	char *q;
+	int rc;
+
+	/* a temporary journal ("" or ":memory:") gets a temporary index */
+	if (main_path == NULL || main_path[0] == '\0')
+		snprintf(path, size, "%s", "");
+	else if ((size_t)snprintf(path, size, "%s%s", main_path, INDEX_SUFFIX) >= size)
+		return SQLITE_CANTOPEN;
+	if ((q = sqlite3_mprintf("ATTACH %Q AS idx; PRAGMA idx.journal_mode = WAL;"
+	    "PRAGMA idx.synchronous = NORMAL; PRAGMA idx.cache_size = -8192", path)) == NULL)
+		return SQLITE_NOMEM;
+	rc = sqlite3_exec(j->db, q, NULL, NULL, NULL);
+	sqlite3_free(q);
+	return rc;
+}
+
+/* Is the attached index file this journal's, and usable? It must be of INDEX_VERSION, name
+ * this journal (its msgid prefix: a file left beside a new journal is not), and index no id
+ * beyond the journal's last (a journal restored from an older copy). 1 yes, 0 no, -1 when it
+ * could not be read (the error in the handle). */
+static int
+index_valid(struct journal *j)
+{
+	char prefix[PREFIX_LEN + 2];
+	int64_t version, upto, last;
+
+	if (read_int(j->db, "PRAGMA idx.user_version", &version) < 0)
+		return -1;
+	if (version != INDEX_VERSION)
+		return 0;
+	if (read_text(j->db, "SELECT value FROM idx.imeta WHERE key = 'journal'", prefix,
+	    sizeof prefix) < 0 ||
+	    read_int(j->db, "SELECT value FROM idx.imeta WHERE key = 'indexed_upto'", &upto) < 0 ||
+	    read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", &last) < 0)
+		return -1;
+	return strcmp(prefix, j->prefix) == 0 && upto >= 0 && upto <= last;
+}
+
+/* Open the index file: attached and checked; if it is missing, unreadable (not a database,
+ * damaged) or not valid, it is deleted and created empty, and j->idx_stale tells
+ * journal_open to rebuild it. Only the journal's lock holder gets here. 0 or -1. */
+static int
+index_open(struct journal *j)
+{
+	char path[PATH_MAX], sql[96];
+	int rc, ok = -1;
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+
+	if ((rc = index_attach(j, path, sizeof path)) == SQLITE_OK)
+		ok = j->idx_stale ? 0 : index_valid(j);
+	if (ok < 0 && (sqlite3_errcode(j->db) == SQLITE_BUSY || rc == SQLITE_CANTOPEN ||
+	    rc == SQLITE_NOMEM))
+		return eio();
+	if (ok == 1)
+		return 0;
+	sqlite3_exec(j->db, "DETACH idx", NULL, NULL, NULL);
+	for (size_t i = 0; path[0] != '\0' && i < sizeof sfx / sizeof *sfx; i++) {
+		char f[PATH_MAX + 8];
+
+		snprintf(f, sizeof f, "%s%s", path, sfx[i]);
+		if (unlink(f) < 0 && errno != ENOENT)
+			return eio();
+	}
+	snprintf(sql, sizeof sql, "INSERT INTO idx.imeta VALUES ('journal', '%s');"
+	    "PRAGMA idx.user_version = %d; COMMIT", j->prefix, INDEX_VERSION);
+	if (index_attach(j, path, sizeof path) != SQLITE_OK ||
+	    sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return eio();
+	if (sqlite3_exec(j->db, index_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		return eio();
+	}
+	j->idx_stale = 1;
+	return 0;
+}
+
+/* Pragmas, the journal's lock, schema (created, migrated or checked), msgid prefix, the
+ * index file. */
 static int
 setup_db(struct journal *j)
 {
 	int64_t version;
-	sqlite3_stmt *s;
-	int rc;
 
 	sqlite3_busy_timeout(j->db, 2000);
 	if (sqlite3_exec(j->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
 	sqlite3_wal_hook(j->db, wal_hook, j);
+	/* the lock, taken now and kept (EXCLUSIVE mode): a second opener stops here, before it
+	 * could touch the index file */
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return eio();
 	if (read_int(j->db, "PRAGMA user_version", &version) < 0)
 		return -1;
-	if (version == 0)
-		return create_schema(j);
-	if (version == 1 && migrate_v1(j) < 0)
-		return -1;
-	if (version != 1 && version != SCHEMA_VERSION) {
+	if (version < 0 || version > SCHEMA_VERSION) {
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
-	if (sqlite3_prepare_v2(j->db, "SELECT value FROM meta WHERE key = 'msgid_prefix'", -1,
-	    &s, NULL) != SQLITE_OK)
-		return eio();
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == PREFIX_LEN)
-		memcpy(j->prefix, sqlite3_column_text(s, 0), PREFIX_LEN + 1);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW && j->prefix[0] != '\0' ? 0 : eio();
+	if (version == 0) {
+		if (create_schema(j) < 0)
+			return -1;
+	} else {
+		if ((version == 1 && migrate_v1(j) < 0) || (version <= 2 && migrate_v2(j) < 0))
+			return -1;
+		if (read_text(j->db, "SELECT value FROM meta WHERE key = 'msgid_prefix'",
+		    j->prefix, sizeof j->prefix) < 0)
+			return eio();
+		if (strlen(j->prefix) != PREFIX_LEN)
+			return eio();
+	}
+	return index_open(j);
+}
+
+/* Index every message at once: the index file was created empty (j->idx_stale). 0 or -1. */
+static int
+index_rebuild(struct journal *j)
+{
+	int64_t last;
+
+	if (read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", &last) < 0 ||
+	    (last > 0 && index_range(j, 0, last) < 0))
+		return -1;
+	j->idx_stale = 0;
+	return 0;
 }
 
 struct journal *
@@ -1061,7 +1217,8 @@ journal_open(const char *path)
 			errno = EIO;
 			goto fail;
 		}
-	if (load_state(j) < 0 || filter_reset(j, j->indexed) < 0)
+	if ((j->idx_stale && index_rebuild(j) < 0) || load_state(j) < 0 ||
+	    filter_reset(j, j->indexed) < 0)
 		goto fail;
 	return j;
 fail:

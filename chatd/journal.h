@@ -141,12 +141,16 @@ int journal_flush_index(struct journal *, int64_t max);
 void journal_set_index_every(struct journal *, int64_t n);
 /* Checkpoints. The journal never checkpoints inside a commit below `wal_max` WAL pages
  * (journal_set_wal_max, default 16384, 64 MiB): the owner calls journal_checkpoint when
- * nothing waits on it (after its replies went out). journal_checkpoint copies the WAL into
- * the database (PASSIVE, fdatasync'ed) if it holds at least `min_pages` pages (and at least
- * one): 1 if it did, 0 if there was nothing to do, -1 EIO. journal_wal_pages: the WAL's
- * pages after the last commit, 0 after a checkpoint until the next commit. */
+ * nothing waits on it (after its replies went out). journal_checkpoint copies one WAL into
+ * its database (PASSIVE, fdatasync'ed) if it holds at least `min_pages` pages (and at least
+ * one): the journal's, else the index file's. 1 if it copied the journal's, 2 the index
+ * file's, 0 if there was nothing to do, -1 EIO. journal_wal_pages / journal_index_wal_pages: that WAL's pages after its last commit,
+ * 0 after a checkpoint until the next commit. The indexes are in a file of their own (the
+ * journal's path and ".index"), derived data: an index flush writes nothing to the journal's
+ * WAL, and journal_open rebuilds that file when it is missing, damaged or another's. */
 int journal_checkpoint(struct journal *, int min_pages);
 int journal_wal_pages(const struct journal *);
+int journal_index_wal_pages(const struct journal *);
 void journal_set_wal_max(struct journal *, int pages);
 /* journal_append asks SQL whether a dedupe key is in the on-disk dedupe table only when a
  * Bloom filter of that table's keys says it may be. At open (and when the filter grows) the

@@ -61,6 +61,12 @@ scratch(char *buf, size_t size, const char *name)
 	unlink(p);
 	snprintf(p, sizeof p, "%s-shm", buf);
 	unlink(p);
+	snprintf(p, sizeof p, "%s.index", buf);	/* the journal's index file (journal.h) */
+	unlink(p);
+	snprintf(p, sizeof p, "%s.index-wal", buf);
+	unlink(p);
+	snprintf(p, sizeof p, "%s.index-shm", buf);
+	unlink(p);
 }
 
 /* Transactions per run: enough rows to be steady, few enough for a short run. */
@@ -111,12 +117,11 @@ sq(sqlite3 *db, const char *sql)
  * gateway makes them (gw_cmd.c: its name and the request's rid, fixed-width hex, so a
  * gateway's keys sort in the order it made them). The SQLite variants insert the same rows. */
 static void
-fill(struct jin *in, char (*keys)[32], int k, int g)
+fill(struct jin *in, char (*keys)[32], long first, int g)
 {
 	for (int i = 0; i < g; i++) {
-		snprintf(keys[i], 32, "chatd.0/%016llx", (unsigned long long)k * (unsigned)g +
-		    (unsigned)i);
-		in[i] = (struct jin){ .target = targets[(k * g + i) % ntargets], .source = SOURCE,
+		snprintf(keys[i], 32, "chatd.0/%016llx", (unsigned long long)(first + i));
+		in[i] = (struct jin){ .target = targets[(first + i) % ntargets], .source = SOURCE,
 		    .text = TEXT, .dedupe = keys[i], .cmd = JOURNAL_PRIVMSG };
 	}
 }
@@ -154,7 +159,7 @@ run_sqlite_with(int g, int indexed)
 		die("prepare");
 	t = now_s();
 	for (int k = 0; k < n; k++) {
-		fill(in, keys, k, g);
+		fill(in, keys, (long)k * g, g);
 		sq(db, "BEGIN IMMEDIATE");
 		for (int i = 0; i < g; i++) {
 			sqlite3_bind_int64(ins, 1, ++id);
@@ -202,13 +207,15 @@ open_journal(const char *path)
 	return j;
 }
 
-/* What the clock runs over besides journal_append (and the checkpoints of the pages the
- * appends wrote, which SQLite's autocheckpoint would have run inside a commit: always on it).
- * COMMIT: the commit path alone in the state chat-storage keeps it in (a tail under
- * JOURNAL_INDEX_BUSY plus a group), the index's own work and WAL traffic off the clock. BUSY:
- * chat-storage's deferred work after each append, off the clock, but its index steps' WAL
- * frames go out with the next commit's fdatasync and checkpoint, on it. SUSTAINED: all of it
- * on the clock, and a final flush so that every row is indexed. */
+/* What the clock runs over besides journal_append (and the checkpoints of the journal's WAL,
+ * which SQLite's autocheckpoint would have run inside a commit: always on it). The indexes'
+ * work, their file's checkpoints included (journal_checkpoint returns 2), is what the modes
+ * put on or off the clock. COMMIT: the commit path alone in the state chat-storage keeps it in
+ * (a tail under JOURNAL_INDEX_BUSY plus a group), the indexes brought up to date off the clock
+ * whenever the tail reaches that. BUSY: chat-storage's deferred work after each append as it
+ * does it (a checkpoint, else an index step or a filter step), the indexes' share off the
+ * clock; it still meets the appends on the same disk and CPU caches. SUSTAINED: all of it on
+ * the clock, and a final flush so that every row is indexed. */
 enum clock_mode { COMMIT, BUSY, SUSTAINED };
 
 /* COMMIT's deferred work after an append: when the tail reaches JOURNAL_INDEX_BUSY, a
@@ -218,14 +225,15 @@ enum clock_mode { COMMIT, BUSY, SUSTAINED };
 static double
 commit_only(struct journal *j)
 {
-	double t;
+	double t = now_s();
+	int r;
 
 	if (journal_unindexed(j) < JOURNAL_INDEX_BUSY) {
-		if (journal_checkpoint(j, JOURNAL_CKPT_PAGES) < 0)
+		if ((r = journal_checkpoint(j, JOURNAL_CKPT_PAGES)) < 0)
 			die("checkpoint");
-		return 0;
+		return r == 2 ? now_s() - t : 0;
 	}
-	if (journal_checkpoint(j, 1) < 0)
+	if (journal_wal_pages(j) > 0 && journal_checkpoint(j, 1) < 0)
 		die("checkpoint");
 	t = now_s();
 	if (journal_flush_index(j, 0) < 0 || journal_checkpoint(j, 1) < 0 ||
@@ -235,20 +243,19 @@ commit_only(struct journal *j)
 }
 
 /* chat-storage's deferred work while busy (journal.h): a checkpoint at JOURNAL_CKPT_PAGES,
- * else an index step or a step of the dedupe filter's rebuild, on the clock only if `timed`.
- * Returns the seconds spent off the clock. */
+ * else an index step or a step of the dedupe filter's rebuild. The indexes' share (the index
+ * file's checkpoints too) is on the clock only if `timed`. Returns the seconds off it. */
 static double
 background(struct journal *j, int *filter_done, int timed)
 {
-	double t;
+	double t = now_s();
 	int r;
 
 	if ((r = journal_checkpoint(j, JOURNAL_CKPT_PAGES)) != 0) {
 		if (r < 0)
 			die("checkpoint");
-		return 0;
+		return r == 2 && !timed ? now_s() - t : 0;
 	}
-	t = now_s();
 	if (journal_unindexed(j) >= JOURNAL_INDEX_BUSY) {
 		if (journal_flush_index(j, JOURNAL_INDEX_STEP) < 0)
 			die("index step");
@@ -278,7 +285,7 @@ run_journal_with(int g, enum clock_mode mode)
 	j = open_journal(path);
 	t = now_s();
 	for (int k = 0; k < n; k++) {
-		fill(in, keys, k, g);
+		fill(in, keys, (long)k * g, g);
 		if (journal_append(j, in, (size_t)g, out) < 0) {
 			fprintf(stderr, "lc-bench-journal: fatal: append: %s\n", journal_errmsg(j));
 			exit(111);
@@ -368,7 +375,7 @@ crash_append(const char *path, int kbase, long tail)
 		journal_set_index_every(j, tail + 1);
 		for (long k = 0; k * MAXG < tail; k++) {
 			int g = tail - k * MAXG < MAXG ? (int)(tail - k * MAXG) : MAXG;
-			fill(in, keys, kbase + (int)k, g);	/* keys unused so far */
+			fill(in, keys, (kbase + k) * MAXG, g);	/* keys unused so far */
 			if (journal_append(j, in, (size_t)g, out) < 0)
 				_exit(1);
 		}
@@ -399,6 +406,32 @@ crash_reopen(const char *path, int runs)
 	qsort(crash_open_s, (size_t)runs, sizeof crash_open_s[0], cmpd);
 }
 
+/* Time journal_open after the index file was lost: it is rebuilt from every message. */
+static double
+lost_index_reopen(const char *path, int runs)
+{
+	static const char *const sfx[] = { ".index", ".index-wal", ".index-shm" };
+	double t[16];
+	char p[600];
+
+	for (int r = 0; r < runs; r++) {
+		struct journal *j;
+
+		for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+			snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+			unlink(p);
+		}
+		t[r] = now_s();
+		j = open_journal(path);
+		t[r] = now_s() - t[r];
+		if (journal_unindexed(j) != 0)
+			die("index not rebuilt");
+		journal_close(j);
+	}
+	qsort(t, (size_t)runs, sizeof t[0], cmpd);
+	return t[runs / 2];
+}
+
 /* Build a journal of n messages (groups of 1024), then time reopen + scan and reopen +
  * LATEST 100 of every target, medians of `runs`. */
 static void
@@ -407,7 +440,7 @@ replay(long n, int runs)
 	static struct jin in[MAXG];
 	static struct jout out[MAXG];
 	static char keys[MAXG][32];
-	double scan[16], latest[16], t;
+	double scan[16], latest[16], t, lost;
 	char path[512];
 	struct journal *j;
 	long got;
@@ -417,7 +450,7 @@ replay(long n, int runs)
 	t = now_s();
 	for (long k = 0; k * MAXG < n; k++) {
 		int g = n - k * MAXG < MAXG ? (int)(n - k * MAXG) : MAXG;
-		fill(in, keys, (int)k, g);
+		fill(in, keys, k * MAXG, g);	/* the last group may be short */
 		if (journal_append(j, in, (size_t)g, out) < 0)
 			die("append");
 	}
@@ -444,6 +477,7 @@ replay(long n, int runs)
 		latest[r] = now_s() - t;
 	}
 	crash_reopen(path, runs);
+	lost = lost_index_reopen(path, runs);
 	qsort(scan, (size_t)runs, sizeof scan[0], cmpd);
 	qsort(latest, (size_t)runs, sizeof latest[0], cmpd);
 	printf("%-44s %10.3f s  (%.0f msg/s)\n", "reopen + read every message (journal_scan)",
@@ -452,6 +486,7 @@ replay(long n, int runs)
 	    latest[runs / 2], got);
 	printf("%-44s %10.3f s\n", "open after a crash (16383-message tail)",
 	    crash_open_s[runs / 2]);
+	printf("%-44s %10.3f s\n", "open after the index file was lost (rebuilt)", lost);
 	scratch(path, sizeof path, "replay.db");
 }
 

@@ -1,6 +1,6 @@
 /* Unit tests for chatd/journal.c: group commit, de-duplication, timestamps, every
  * CHATHISTORY kind with its edge cases (on a channel and on a direct conversation), the
- * migration of a version 1 file, accounts, session events and snapshots, reopening, and a
+ * migrations of version 1 and 2 files, the index file's rebuild, accounts, session events and snapshots, reopening, and a
  * child SIGKILLed while it appends. Each test has its own mkdtemp directory. */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -837,9 +838,13 @@ test_dm_migrate_v1(void **state)
 	dm(f, "bob", "carol", "b6");			/* id 6 */
 	journal_close(f->j);
 	f->j = NULL;
-	sql(f->path, "DELETE FROM chan_index WHERE target GLOB 'DM:*' OR id > 4;"
-	    "DELETE FROM dedupe WHERE id > 4;"
-	    "UPDATE meta SET value = 4 WHERE key = 'indexed_upto';"
+	/* a version 1 file: its indexes (no conversation in them) in the journal file; the
+	 * index file left beside it is stale (migrated files rebuild it) */
+	sql(f->path, "CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
+	    " id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
+	    "INSERT INTO chan_index SELECT target, chan_seq, id FROM messages WHERE id <= 4;"
+	    "CREATE TABLE dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+	    "INSERT INTO meta VALUES ('indexed_upto', 4);"
 	    "UPDATE messages SET ts_ms = 1000000000010 WHERE id = 2;"
 	    "ALTER TABLE messages DROP COLUMN conv; ALTER TABLE messages DROP COLUMN conv_seq;"
 	    "PRAGMA user_version = 1");
@@ -868,6 +873,209 @@ test_dm_migrate_v1(void **state)
 			assert_string_equal(x.text[3], "m7");
 		}
 	}
+}
+
+/* --- the index file ----------------------------------------------------------------------- */
+
+static void
+index_unlink(const char *path)
+{
+	static const char *const sfx[] = { ".index", ".index-wal", ".index-shm" };
+	char p[160];
+
+	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+		snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+		assert_true(unlink(p) == 0 || errno == ENOENT);
+	}
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[8192];
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+static int64_t
+sql_int(const char *path, const char *q)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* 30 messages with keys k0..k29 (#x 20, #y 10) and one direct message, indexed on disk up to
+ * id 20 (the rest in the memory tail); the journal is closed. */
+static void
+index_fill(struct fx *f, struct jout *first)
+{
+	char key[16];
+
+	journal_set_index_every(f->j, 1000000);
+	for (int i = 0; i < 30; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		first[i] = post(f, i % 3 ? "#x" : "#y", "m", key);
+	}
+	dm(f, "alice", "bob", "d1");
+	assert_int_equal(journal_flush_index(f->j, 20), 0);
+	assert_int_equal(journal_unindexed(f->j), 11);
+}
+
+/* What index_fill wrote answers, from the indexes on disk: histories, counters, the
+ * conversation, and every retry is found (the original's id, dup). */
+static void
+index_check(struct fx *f, const struct jout *first)
+{
+	struct jref star = { .type = JREF_NONE };
+	struct got g = { 0 };
+	struct texts x;
+	char key[16];
+
+	assert_int_equal(journal_unindexed(f->j), 0);
+	assert_int_equal(journal_last_id(f->j), 31);
+	assert_int_equal(journal_last_seq(f->j, "#x"), 20);
+	assert_int_equal(journal_last_seq(f->j, "#y"), 10);
+	assert_int_equal(journal_history(f->j, "#x", JOURNAL_LATEST, &star, NULL, 64, collect,
+	    &g), 20);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(g.seq[i], i + 1);
+	assert_int_equal(dm_count(f->j, "bob", "alice", &x), 1);
+	assert_string_equal(x.text[0], "d1");
+	for (int i = 0; i < 30; i++) {
+		struct jout again;
+
+		snprintf(key, sizeof key, "k%d", i);
+		again = post(f, i % 3 ? "#x" : "#y", "m", key);
+		assert_true(again.dup);
+		assert_int_equal(again.id, first[i].id);
+		assert_int_equal(again.chan_seq, first[i].chan_seq);
+	}
+	assert_int_equal(journal_last_id(f->j), 31);
+}
+
+/* The index file is derived data: missing, not a database, another journal's, or ahead of
+ * the journal (a journal restored from an older copy), it is rebuilt at open, and everything
+ * answers as before. */
+static void
+test_index_file_rebuilt(void **state)
+{
+	struct fx *f = *state;
+	struct jout first[30];
+	char idx[160], side[128], sfile[160];
+
+	snprintf(idx, sizeof idx, "%s.index", f->path);
+	snprintf(side, sizeof side, "%s/other.db", f->dir);
+	snprintf(sfile, sizeof sfile, "%s.index", side);
+	index_fill(f, first);
+	journal_close(f->j);
+	f->j = NULL;
+	for (int round = 0; round < 5; round++) {
+		FILE *fp;
+
+		switch (round) {
+		case 0:		/* clean reopen: kept */
+			break;
+		case 1:		/* missing */
+			index_unlink(f->path);
+			break;
+		case 2:		/* not a database */
+			index_unlink(f->path);
+			assert_non_null(fp = fopen(idx, "wb"));
+			for (int i = 0; i < 512; i++)
+				fputs("not an index ", fp);
+			fclose(fp);
+			break;
+		case 3: {	/* another journal's: 10 messages, all indexed */
+			struct journal *o = journal_open(side);
+
+			assert_non_null(o);
+			for (int i = 0; i < 10; i++) {
+				struct jin in = msg("#x", "theirs", NULL);
+				struct jout out;
+
+				assert_int_equal(journal_append(o, &in, 1, &out), 0);
+			}
+			assert_int_equal(journal_close(o), 0);
+			index_unlink(f->path);
+			copy_file(sfile, idx);
+			break;
+		}
+		case 4: {	/* ahead: the journal restored from a copy 5 messages older */
+			char backup[128];
+
+			snprintf(backup, sizeof backup, "%s/backup.db", f->dir);
+			copy_file(f->path, backup);
+			reopen(f);
+			for (int i = 0; i < 5; i++)
+				post(f, "#x", "lost", NULL);
+			assert_int_equal(journal_flush_index(f->j, 0), 0);
+			journal_close(f->j);
+			f->j = NULL;
+			copy_file(backup, f->path);
+			break;
+		}
+		}
+		reopen(f);
+		index_check(f, first);
+		journal_close(f->j);
+		f->j = NULL;
+		assert_int_equal(sql_int(idx, "SELECT value FROM imeta WHERE key = 'indexed_upto'"),
+		    31);
+	}
+	reopen(f);
+	assert_int_equal(post(f, "#x", "next", NULL).chan_seq, 21);
+}
+
+/* A version 2 journal (its indexes inside it, no index file) is migrated at open: the indexes
+ * leave it for the index file, rebuilt from `messages`, and answer as before. */
+static void
+test_migrate_v2(void **state)
+{
+	struct fx *f = *state;
+	struct jout first[30];
+
+	index_fill(f, first);
+	journal_close(f->j);
+	f->j = NULL;
+	index_unlink(f->path);
+	sql(f->path, "CREATE TABLE chan_index(target TEXT NOT NULL, chan_seq INTEGER NOT NULL,"
+	    " id INTEGER NOT NULL, PRIMARY KEY(target, chan_seq)) WITHOUT ROWID;"
+	    "INSERT INTO chan_index SELECT target, chan_seq, id FROM messages WHERE id <= 20"
+	    " UNION ALL SELECT conv, conv_seq, id FROM messages WHERE conv IS NOT NULL"
+	    " AND id <= 20;"
+	    "CREATE TABLE dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+	    "INSERT INTO dedupe SELECT dedupe, id FROM messages WHERE id <= 20"
+	    " AND dedupe IS NOT NULL;"
+	    "INSERT INTO meta VALUES ('indexed_upto', 20); PRAGMA user_version = 2");
+	for (int round = 0; round < 2; round++) {	/* migrated, then opened as version 3 */
+		reopen(f);
+		index_check(f, first);
+		journal_close(f->j);
+		f->j = NULL;
+		assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 3);
+		assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_master WHERE"
+		    " name IN ('chan_index', 'dedupe') OR sql LIKE '%indexed_upto%'"), 0);
+		assert_int_equal(sql_int(f->path, "SELECT count(*) FROM meta WHERE"
+		    " key = 'indexed_upto'"), 0);
+	}
+	reopen(f);
+	assert_int_equal(post(f, "#y", "next", "k99").chan_seq, 11);
 }
 
 static int
@@ -952,8 +1160,11 @@ test_checkpoint(void **state)
 	struct got g = { 0 };
 	int pages, before;
 
-	assert_int_equal(journal_checkpoint(f->j, 1), journal_wal_pages(f->j) > 0);
+	journal_set_index_every(f->j, 1000000);	/* only the index flushes below */
+	for (int k = 0; k < 2; k++)	/* the journal's WAL, then the index file's */
+		assert_int_not_equal(journal_checkpoint(f->j, 1), -1);
 	assert_int_equal(journal_wal_pages(f->j), 0);
+	assert_int_equal(journal_index_wal_pages(f->j), 0);
 	assert_int_equal(journal_checkpoint(f->j, 1), 0);	/* nothing to copy */
 	for (int k = 0; k < 40; k++) {
 		for (int i = 0; i < 50; i++) {
@@ -978,12 +1189,27 @@ test_checkpoint(void **state)
 		assert_int_equal(journal_append(f->j, in, 50, out), 0);
 		assert_true(journal_wal_pages(f->j) < 4);	/* checkpointed at commit */
 	}
+	/* an index flush writes the index file's WAL, never the journal's; a checkpoint takes
+	 * the journal's WAL first */
+	journal_set_wal_max(f->j, 16384);
+	assert_int_equal(post(f, "#b", "one more", "c50:0").chan_seq, 1001);
+	pages = journal_wal_pages(f->j);
+	before = journal_index_wal_pages(f->j);
+	assert_true(pages > 0);
+	assert_true(journal_unindexed(f->j) > 0);
 	assert_int_equal(journal_flush_index(f->j, 0), 0);
+	assert_int_equal(journal_wal_pages(f->j), pages);
+	assert_true(journal_index_wal_pages(f->j) > before);
+	assert_int_equal(journal_checkpoint(f->j, 1), 1);
+	assert_int_equal(journal_wal_pages(f->j), 0);
+	assert_true(journal_index_wal_pages(f->j) > 0);
+	assert_int_equal(journal_checkpoint(f->j, 1), 2);
+	assert_int_equal(journal_index_wal_pages(f->j), 0);
 	reopen(f);
-	assert_int_equal(journal_last_id(f->j), 2500);
+	assert_int_equal(journal_last_id(f->j), 2501);
 	assert_int_equal(journal_history(f->j, "#b", JOURNAL_LATEST, &star, NULL, 50, collect,
 	    &g), 50);
-	assert_int_equal(g.seq[49], 1000);
+	assert_int_equal(g.seq[49], 1001);
 	assert_int_equal(journal_last_seq(f->j, "#a"), 1500);
 }
 
@@ -1246,13 +1472,21 @@ test_second_open_busy(void **state)
 	pid_t pid;
 	int st;
 
+	struct stat before, after;
+	char idx[160];
+
+	snprintf(idx, sizeof idx, "%s.index", f->path);
 	post(f, "#a", "x", NULL);
+	assert_int_equal(stat(idx, &before), 0);
 	if ((pid = fork()) == 0) {
 		struct journal *j = journal_open(f->path);
 		_exit(j == NULL && errno == EBUSY ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* the second opener left the index file alone */
+	assert_int_equal(stat(idx, &after), 0);
+	assert_true(after.st_ino == before.st_ino);
 	assert_int_equal(post(f, "#a", "y", NULL).chan_seq, 2);
 }
 
@@ -1410,6 +1644,8 @@ main(void)
 		T_(test_dm_distinct_times),
 		T_(test_dm_tail_rebuilt),
 		T_(test_dm_migrate_v1),
+		T_(test_index_file_rebuilt),
+		T_(test_migrate_v2),
 		T_(test_since_and_scan),
 		T_(test_partial_flush),
 		T_(test_checkpoint),
