@@ -105,14 +105,17 @@ static const char *const st_sql[S_N] = {
 	[S_LAST] = "SELECT id, ts_ms FROM messages ORDER BY id DESC LIMIT 1",
 	[S_TAIL] = "SELECT id, ts_ms, target, chan_seq, dedupe, conv, conv_seq FROM messages"
 	    " WHERE id > ?1 ORDER BY id",
-	[S_FLUSH_IDX] = "INSERT INTO chan_index(target, chan_seq, id)"
+	/* OR ROLLBACK: a conflict ends the transaction (it would be a bug), so SQLite keeps no
+	 * statement journal; with the default ABORT it copied every page these statements
+	 * changed to a temporary file, about as many bytes as they wrote to the WAL. */
+	[S_FLUSH_IDX] = "INSERT OR ROLLBACK INTO chan_index(target, chan_seq, id)"
 	    " SELECT target, chan_seq, id FROM messages WHERE id > ?1 AND id <= ?2"
 	    " ORDER BY target, chan_seq",
 	/* a conversation is a stream in chan_index too, under its "DM:" name */
-	[S_FLUSH_CONV] = "INSERT INTO chan_index(target, chan_seq, id)"
+	[S_FLUSH_CONV] = "INSERT OR ROLLBACK INTO chan_index(target, chan_seq, id)"
 	    " SELECT conv, conv_seq, id FROM messages WHERE id > ?1 AND id <= ?2"
 	    " AND conv IS NOT NULL ORDER BY conv, conv_seq",
-	[S_FLUSH_DUP] = "INSERT INTO dedupe(key, id) SELECT dedupe, id FROM messages"
+	[S_FLUSH_DUP] = "INSERT OR ROLLBACK INTO dedupe(key, id) SELECT dedupe, id FROM messages"
 	    " WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL ORDER BY dedupe",
 	[S_MARK_SET] = "UPDATE idx.imeta SET value = ?1 WHERE key = 'indexed_upto'",
 	[S_MARK_GET] = "SELECT value FROM idx.imeta WHERE key = 'indexed_upto'",
