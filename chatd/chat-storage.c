@@ -1022,7 +1022,7 @@ background(bool idle)
 		return 1;
 	}
 	if (journal_unindexed(J) >= (idle ? 1 : JOURNAL_INDEX_BUSY)) {
-		if (journal_flush_index(J, JOURNAL_INDEX_STEP) < 0)
+		if (journal_flush_index(J, journal_index_step(J)) < 0)
 			jfail("index flush");
 		filter_done = false;
 		return 1;

@@ -866,6 +866,18 @@ journal_unindexed(const struct journal *j)
 	return j->next_id - 1 - j->indexed;
 }
 
+int64_t
+journal_index_step(const struct journal *j)
+{
+	int64_t streams = 0, step;
+
+	for (size_t i = 0; i < j->tcap; i++)
+		streams += j->tmap[i].name != NULL && j->tmap[i].last_seq > j->tmap[i].base_seq;
+	step = streams * JOURNAL_STEP_PER_STREAM;
+	return step < JOURNAL_INDEX_STEP ? JOURNAL_INDEX_STEP :
+	    step > JOURNAL_INDEX_BUSY ? JOURNAL_INDEX_BUSY : step;
+}
+
 void
 journal_set_index_every(struct journal *j, int64_t n)
 {

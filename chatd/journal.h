@@ -30,6 +30,7 @@ struct journal;
 #define JOURNAL_CKPT_PAGES 1000
 #define JOURNAL_INDEX_BUSY 16384	/* a step indexes the current senders, not a backlog */
 #define JOURNAL_INDEX_STEP 2048		/* pages a step touches grow with its senders */
+#define JOURNAL_STEP_PER_STREAM 32	/* and with its streams: a busy step's rows per stream */
 #define JOURNAL_FILTER_STEP 8192
 
 enum journal_cmd { JOURNAL_PRIVMSG = 0, JOURNAL_NOTICE = 1 };
@@ -163,6 +164,11 @@ int journal_filter_step(struct journal *, int64_t max);
 int64_t journal_dedupe_probes(const struct journal *);
 /* How many messages are not yet in the on-disk indexes. */
 int64_t journal_unindexed(const struct journal *);
+/* The size of a busy index step: JOURNAL_STEP_PER_STREAM messages for each stream (target or
+ * conversation) with messages in the tail, at least JOURNAL_INDEX_STEP, at most
+ * JOURNAL_INDEX_BUSY. A step rewrites about one chan_index leaf per stream whatever its
+ * size, so a step of a few rows per stream costs a page write per row or two. */
+int64_t journal_index_step(const struct journal *);
 /* The last chan_seq of target (0 if none), or -1. */
 int64_t journal_last_seq(struct journal *, const char *target);
 /* The last global id (0 if the journal is empty). */

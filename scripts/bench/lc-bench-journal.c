@@ -257,7 +257,7 @@ background(struct journal *j, int *filter_done, int timed)
 		return r == 2 && !timed ? now_s() - t : 0;
 	}
 	if (journal_unindexed(j) >= JOURNAL_INDEX_BUSY) {
-		if (journal_flush_index(j, JOURNAL_INDEX_STEP) < 0)
+		if (journal_flush_index(j, journal_index_step(j)) < 0)
 			die("index step");
 		*filter_done = 0;
 	} else if (!*filter_done) {

@@ -1147,6 +1147,36 @@ test_partial_flush(void **state)
 	assert_int_equal(post(f, "#y", "new", "s9:9").chan_seq, 21);
 }
 
+/* A busy index step grows with the streams (targets, conversations) in the tail:
+ * JOURNAL_STEP_PER_STREAM rows each, between JOURNAL_INDEX_STEP and JOURNAL_INDEX_BUSY. */
+static void
+test_index_step(void **state)
+{
+	struct fx *f = *state;
+	struct jin in[600];
+	struct jout out[600];
+	char tg[600][16];
+
+	journal_set_index_every(f->j, 1000000);
+	assert_int_equal(journal_index_step(f->j), JOURNAL_INDEX_STEP);
+	for (int i = 0; i < 600; i++) {
+		snprintf(tg[i], sizeof tg[i], "#s%d", i);
+		in[i] = msg(tg[i], "m", NULL);
+	}
+	assert_int_equal(journal_append(f->j, in, 100, out), 0);	/* 100 streams */
+	assert_int_equal(journal_index_step(f->j), 100 * JOURNAL_STEP_PER_STREAM);
+	assert_int_equal(journal_append(f->j, in, 100, out), 0);	/* the same 100 */
+	assert_int_equal(journal_index_step(f->j), 100 * JOURNAL_STEP_PER_STREAM);
+	dm(f, "alice", "bob", "d");					/* bob and DM:alice,bob */
+	assert_int_equal(journal_index_step(f->j), 102 * JOURNAL_STEP_PER_STREAM);
+	assert_int_equal(journal_append(f->j, in, 600, out), 0);
+	assert_int_equal(journal_index_step(f->j), JOURNAL_INDEX_BUSY);
+	assert_int_equal(journal_flush_index(f->j, 0), 0);
+	assert_int_equal(journal_index_step(f->j), JOURNAL_INDEX_STEP);
+	post(f, "#s1", "again", NULL);
+	assert_int_equal(journal_index_step(f->j), JOURNAL_INDEX_STEP);
+}
+
 /* Checkpoints: none inside a commit below wal_max; journal_checkpoint copies the WAL when it
  * holds min_pages; past wal_max a commit checkpoints by itself; the file stays whole. */
 static void
@@ -1648,6 +1678,7 @@ main(void)
 		T_(test_migrate_v2),
 		T_(test_since_and_scan),
 		T_(test_partial_flush),
+		T_(test_index_step),
 		T_(test_checkpoint),
 		T_(test_dedupe_filter),
 		T_(test_dedupe_filter_growth),
