@@ -79,7 +79,7 @@ enum st {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_INSERT, S_DEDUPE, S_TLAST, S_TFIRST, S_BYID, S_TSAT,
 	S_RANGE, S_ROW, S_SCAN, S_LAST, S_TAIL, S_FLUSH_IDX, S_FLUSH_DUP, S_MARK_SET, S_MARK_GET,
 	S_ACC_INS, S_ACC_GET, S_EV_LAST, S_EV_GET, S_EV_INS, S_EV_AFTER, S_SNAP_GET,
-	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_KEYS, S_N
+	S_SNAP_PUT, S_DKEY, S_FLUSH_CONV, S_KEYS, S_IDX_OWNER, S_N
 };
 static const char *const st_sql[S_N] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -119,6 +119,7 @@ static const char *const st_sql[S_N] = {
 	    " WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL ORDER BY dedupe",
 	[S_MARK_SET] = "UPDATE idx.imeta SET value = ?1 WHERE key = 'indexed_upto'",
 	[S_MARK_GET] = "SELECT value FROM idx.imeta WHERE key = 'indexed_upto'",
+	[S_IDX_OWNER] = "INSERT OR REPLACE INTO idx.imeta VALUES ('journal', ?1)",
 	[S_ACC_INS] = "INSERT INTO accounts(name, hash, created_ms) VALUES (?1, ?2, ?3)",
 	[S_ACC_GET] = "SELECT hash FROM accounts WHERE name = ?1",
 	[S_EV_LAST] = "SELECT seq FROM session_events WHERE user = ?1 ORDER BY seq DESC LIMIT 1",
@@ -815,9 +816,11 @@ tail_trim(struct journal *j, int64_t upto)
 /* Index the messages with ids in (from, upto] and move the watermark to upto, in one
  * transaction of the index file (synchronous=NORMAL: its commit does not fdatasync; lost in
  * a power failure, the rows and their watermark are lost together, and the tail is rebuilt
- * from `messages` at open). 0, or -1 with everything rolled back. */
+ * from `messages` at open); a rebuild also names the journal whose index this is (`owner`),
+ * in the same transaction, so that one cut short leaves a file that is rebuilt again. 0, or
+ * -1 with everything rolled back. */
 static int
-index_range(struct journal *j, int64_t from, int64_t upto)
+index_range(struct journal *j, int64_t from, int64_t upto, const char *owner)
 {
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 1, from);
 	sqlite3_bind_int64(st(j, S_FLUSH_IDX), 2, upto);
@@ -828,9 +831,10 @@ index_range(struct journal *j, int64_t from, int64_t upto)
 	sqlite3_bind_int64(st(j, S_FLUSH_CONV), 2, upto);
 	if (exec_st(j, S_BEGIN) < 0)
 		return -1;
+	sqlite3_bind_text(st(j, S_IDX_OWNER), 1, owner, -1, SQLITE_STATIC);
 	if (exec_st(j, S_FLUSH_IDX) < 0 || exec_st(j, S_FLUSH_CONV) < 0 ||
 	    exec_st(j, S_FLUSH_DUP) < 0 || exec_st(j, S_MARK_SET) < 0 ||
-	    exec_st(j, S_COMMIT) < 0) {
+	    (owner != NULL && exec_st(j, S_IDX_OWNER) < 0) || exec_st(j, S_COMMIT) < 0) {
 		rollback(j);
 		return -1;
 	}
@@ -846,7 +850,7 @@ journal_flush_index(struct journal *j, int64_t max)
 		upto = j->indexed + max;
 	if (upto == j->indexed)
 		return 0;
-	if (index_range(j, j->indexed, upto) < 0)
+	if (index_range(j, j->indexed, upto, NULL) < 0)
 		return -1;
 	filter_flushed(j, j->indexed, upto);
 	j->indexed = upto;
@@ -1109,8 +1113,8 @@ index_valid(struct journal *j)
 }
 
 /* Open the index file: attached and checked; if it is missing, unreadable (not a database,
- * damaged) or not valid, it is deleted and created empty, and j->idx_stale tells
- * journal_open to rebuild it. Only the journal's lock holder gets here. 0 or -1. */
+ * damaged) or not valid, it is deleted and created empty, without an owner, and j->idx_stale
+ * tells journal_open to rebuild it. Only the journal's lock holder gets here. 0 or -1. */
 static int
 index_open(struct journal *j)
 {
@@ -1133,8 +1137,8 @@ index_open(struct journal *j)
 		if (unlink(f) < 0 && errno != ENOENT)
 			return eio();
 	}
-	snprintf(sql, sizeof sql, "INSERT INTO idx.imeta VALUES ('journal', '%s');"
-	    "PRAGMA idx.user_version = %d; COMMIT", j->prefix, INDEX_VERSION);
+	/* no owner yet: index_rebuild names the journal when it commits the rows */
+	snprintf(sql, sizeof sql, "PRAGMA idx.user_version = %d; COMMIT", INDEX_VERSION);
 	if (index_attach(j, path, sizeof path) != SQLITE_OK ||
 	    sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
@@ -1191,7 +1195,7 @@ index_rebuild(struct journal *j)
 	int64_t last;
 
 	if (read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", &last) < 0 ||
-	    (last > 0 && index_range(j, 0, last) < 0))
+	    index_range(j, 0, last, j->prefix) < 0)
 		return -1;
 	j->idx_stale = 0;
 	return 0;

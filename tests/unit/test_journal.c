@@ -1042,6 +1042,30 @@ test_index_file_rebuilt(void **state)
 	assert_int_equal(post(f, "#x", "next", NULL).chan_seq, 21);
 }
 
+/* A rebuild that fails (here: two messages with one dedupe key, so the dedupe index refuses
+ * the second) fails the open and leaves an index file that names no journal: once the cause
+ * is gone, the next open rebuilds it, rather than taking its empty index for a valid one and
+ * indexing the whole journal in memory. */
+static void
+test_index_rebuild_cut_short(void **state)
+{
+	struct fx *f = *state;
+	struct jout first[30];
+	char idx[160];
+
+	snprintf(idx, sizeof idx, "%s.index", f->path);
+	index_fill(f, first);
+	journal_close(f->j);
+	f->j = NULL;
+	index_unlink(f->path);
+	sql(f->path, "UPDATE messages SET dedupe = 'k0' WHERE id = 2");
+	assert_null(journal_open(f->path));
+	assert_int_equal(sql_int(idx, "SELECT count(*) FROM imeta WHERE key = 'journal'"), 0);
+	sql(f->path, "UPDATE messages SET dedupe = 'k1' WHERE id = 2");
+	reopen(f);
+	index_check(f, first);
+}
+
 /* A version 2 journal (its indexes inside it, no index file) is migrated at open: the indexes
  * leave it for the index file, rebuilt from `messages`, and answer as before. */
 static void
@@ -1675,6 +1699,7 @@ main(void)
 		T_(test_dm_tail_rebuilt),
 		T_(test_dm_migrate_v1),
 		T_(test_index_file_rebuilt),
+		T_(test_index_rebuild_cut_short),
 		T_(test_migrate_v2),
 		T_(test_since_and_scan),
 		T_(test_partial_flush),
