@@ -17,6 +17,8 @@
 
 #define SCHEMA_VERSION 3	/* 2: conversations (conv, conv_seq); 3: indexes in their own file */
 #define INDEX_VERSION 1		/* the index file's PRAGMA user_version */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define INDEX_SUFFIX ".index"	/* the index file: the journal's path and this */
 #define PREFIX_LEN 8
 #define TMAP_MAX 65536		/* cached targets before the cache is dropped */
@@ -72,7 +74,8 @@ static const char index_sql[] =
 	/* the key itself, not a hash: senders' keys share prefixes, so lookups and the bulk
 	 * inserts of a flush stay on few pages */
 	"CREATE TABLE idx.dedupe(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
-	"INSERT INTO idx.imeta VALUES ('indexed_upto', 0);";
+	"INSERT INTO idx.imeta VALUES ('indexed_upto', 0);"
+	"PRAGMA idx.user_version = " STR(INDEX_VERSION) ";";
 
 #define MSG_COLS "id, ts_ms, target, chan_seq, cmd, source, account, tags, text"
 enum st {
@@ -131,7 +134,6 @@ static const char *const st_sql[S_N] = {
 	[S_SNAP_PUT] = "INSERT INTO session_snapshots(user, seq, data) VALUES (?1, ?2, ?3)"
 	    " ON CONFLICT(user) DO UPDATE SET seq = excluded.seq, data = excluded.data"
 	    " WHERE excluded.seq >= session_snapshots.seq",
-	/* an index flush writes derived data only: it needs no fsync of its own (below) */
 	[S_KEYS] = "SELECT dedupe FROM messages WHERE id > ?1 AND id <= ?2 AND dedupe IS NOT NULL",
 };
 
@@ -1049,6 +1051,13 @@ migrate_v2(struct journal *j)
 	return 0;
 }
 
+/* The journal's last id (0 if empty) into *last: read before the statements exist. */
+static int
+read_last_id(struct journal *j, int64_t *last)
+{
+	return read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", last);
+}
+
 /* Read one text value into buf[size] ("" if none or too long). 0, or -1 with the SQLite
  * error left in the handle. */
 static int
@@ -1107,7 +1116,7 @@ index_valid(struct journal *j)
 	if (read_text(j->db, "SELECT value FROM idx.imeta WHERE key = 'journal'", prefix,
 	    sizeof prefix) < 0 ||
 	    read_int(j->db, "SELECT value FROM idx.imeta WHERE key = 'indexed_upto'", &upto) < 0 ||
-	    read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", &last) < 0)
+	    read_last_id(j, &last) < 0)
 		return -1;
 	return strcmp(prefix, j->prefix) == 0 && upto >= 0 && upto <= last;
 }
@@ -1118,7 +1127,7 @@ index_valid(struct journal *j)
 static int
 index_open(struct journal *j)
 {
-	char path[PATH_MAX], sql[96];
+	char path[PATH_MAX];
 	int rc, ok = -1;
 	static const char *const sfx[] = { "", "-wal", "-shm" };
 
@@ -1138,12 +1147,11 @@ index_open(struct journal *j)
 			return eio();
 	}
 	/* no owner yet: index_rebuild names the journal when it commits the rows */
-	snprintf(sql, sizeof sql, "PRAGMA idx.user_version = %d; COMMIT", INDEX_VERSION);
 	if (index_attach(j, path, sizeof path) != SQLITE_OK ||
 	    sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return eio();
 	if (sqlite3_exec(j->db, index_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 		return eio();
 	}
@@ -1194,8 +1202,7 @@ index_rebuild(struct journal *j)
 {
 	int64_t last;
 
-	if (read_int(j->db, "SELECT coalesce(max(id), 0) FROM messages", &last) < 0 ||
-	    index_range(j, 0, last, j->prefix) < 0)
+	if (read_last_id(j, &last) < 0 || index_range(j, 0, last, j->prefix) < 0)
 		return -1;
 	j->idx_stale = 0;
 	return 0;

@@ -145,8 +145,8 @@ void journal_set_index_every(struct journal *, int64_t n);
  * nothing waits on it (after its replies went out). journal_checkpoint copies one WAL into
  * its database (PASSIVE, fdatasync'ed) if it holds at least `min_pages` pages (and at least
  * one): the journal's, else the index file's. 1 if it copied the journal's, 2 the index
- * file's, 0 if there was nothing to do, -1 EIO. journal_wal_pages / journal_index_wal_pages: that WAL's pages after its last commit,
- * 0 after a checkpoint until the next commit. The indexes are in a file of their own (the
+ * file's, 0 if there was nothing to do, -1 EIO. journal_wal_pages / journal_index_wal_pages:
+ * that WAL's pages after its last commit, 0 after a checkpoint until the next commit. The indexes are in a file of their own (the
  * journal's path and ".index"), derived data: an index flush writes nothing to the journal's
  * WAL, and journal_open rebuilds that file when it is missing, damaged or another's. */
 int journal_checkpoint(struct journal *, int min_pages);

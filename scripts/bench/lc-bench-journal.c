@@ -50,23 +50,30 @@ die(const char *what)
 	exit(111);
 }
 
+/* A journal's files besides its own path: SQLite's, then its index file's (journal.h). */
+static const char *const siblings[] = {
+	"-wal", "-shm", ".index", ".index-wal", ".index-shm"
+};
+#define INDEX_SIBLINGS 2	/* siblings[INDEX_SIBLINGS..] are the index file's */
+
+/* Delete path's siblings[from..]. */
+static void
+unlink_siblings(const char *path, size_t from)
+{
+	char p[600];
+
+	for (size_t i = from; i < sizeof siblings / sizeof *siblings; i++) {
+		snprintf(p, sizeof p, "%s%s", path, siblings[i]);
+		unlink(p);
+	}
+}
+
 static void
 scratch(char *buf, size_t size, const char *name)
 {
-	char p[512];
-
 	snprintf(buf, size, "%s/%s", dir, name);
 	unlink(buf);
-	snprintf(p, sizeof p, "%s-wal", buf);
-	unlink(p);
-	snprintf(p, sizeof p, "%s-shm", buf);
-	unlink(p);
-	snprintf(p, sizeof p, "%s.index", buf);	/* the journal's index file (journal.h) */
-	unlink(p);
-	snprintf(p, sizeof p, "%s.index-wal", buf);
-	unlink(p);
-	snprintf(p, sizeof p, "%s.index-shm", buf);
-	unlink(p);
+	unlink_siblings(buf, 0);
 }
 
 /* Transactions per run: enough rows to be steady, few enough for a short run. */
@@ -410,17 +417,12 @@ crash_reopen(const char *path, int runs)
 static double
 lost_index_reopen(const char *path, int runs)
 {
-	static const char *const sfx[] = { ".index", ".index-wal", ".index-shm" };
 	double t[16];
-	char p[600];
 
 	for (int r = 0; r < runs; r++) {
 		struct journal *j;
 
-		for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
-			snprintf(p, sizeof p, "%s%s", path, sfx[i]);
-			unlink(p);
-		}
+		unlink_siblings(path, INDEX_SIBLINGS);
 		t[r] = now_s();
 		j = open_journal(path);
 		t[r] = now_s() - t[r];
